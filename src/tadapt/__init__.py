@@ -1,0 +1,6 @@
+"""tadapt: end-to-end temporal action localization with memory-frugal backbone adaptation."""
+
+from tadapt.structures import Detections, GroundTruth, Segments, pairwise_tiou
+from tadapt.version import __version__
+
+__all__ = ["Detections", "GroundTruth", "Segments", "__version__", "pairwise_tiou"]
