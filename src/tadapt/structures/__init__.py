@@ -1,6 +1,6 @@
 """Typed data structures shared by every stage: segments, detections, ground truth."""
 
 from tadapt.structures.detections import Detections, GroundTruth
-from tadapt.structures.segments import SegmentUnit, Segments, pairwise_tiou
+from tadapt.structures.segments import Segments, SegmentUnit, pairwise_tiou
 
 __all__ = ["Detections", "GroundTruth", "SegmentUnit", "Segments", "pairwise_tiou"]

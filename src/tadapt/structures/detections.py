@@ -43,7 +43,9 @@ class Detections:
     labels: torch.Tensor
 
     def __post_init__(self) -> None:
-        _check_lengths("Detections", self.video_id, self.segments, scores=self.scores, labels=self.labels)
+        _check_lengths(
+            "Detections", self.video_id, self.segments, scores=self.scores, labels=self.labels
+        )
 
     @staticmethod
     def empty(video_id: str, unit: str = "sec") -> Detections:
@@ -62,9 +64,7 @@ class Detections:
         """Select detections by index, slice or boolean mask."""
         if isinstance(item, int):
             item = slice(item, item + 1)
-        return Detections(
-            self.video_id, self.segments[item], self.scores[item], self.labels[item]
-        )
+        return Detections(self.video_id, self.segments[item], self.scores[item], self.labels[item])
 
     def sorted_by_score(self) -> Detections:
         """The same detections, highest score first (stable for ties)."""

@@ -144,9 +144,9 @@ def pairwise_tiou(a: Segments, b: Segments, *, eps: float = 0.0) -> torch.Tensor
     sa, ea = a.tensor.to(dtype).unbind(-1)
     sb, eb = b.tensor.to(dtype).unbind(-1)
     # (N, 1) against (1, M) broadcasts to the (N, M) matrix
-    inter = (torch.minimum(ea[:, None], eb[None, :]) - torch.maximum(sa[:, None], sb[None, :])).clamp(
-        min=0
-    )
+    inter = (
+        torch.minimum(ea[:, None], eb[None, :]) - torch.maximum(sa[:, None], sb[None, :])
+    ).clamp(min=0)
     union = (ea - sa)[:, None] + (eb - sb)[None, :] - inter
     if eps > 0:
         union = union.clamp(min=eps)

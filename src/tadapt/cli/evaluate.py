@@ -1,0 +1,231 @@
+"""``tadapt evaluate``: score a prediction file against a ground-truth file.
+
+Reads any supported annotation format (auto-detected), selects the split, evaluates with
+the ActivityNet protocol at the dataset's tIoU thresholds, prints a table in percent and
+optionally writes a JSON report whose numbers are fractions in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tadapt.evaluation import (
+    TIOU_PRESETS,
+    EvaluationResult,
+    evaluate_detections,
+    tiou_thresholds_for,
+)
+from tadapt.io import Annotations, load_annotations, load_predictions, write_text_atomic
+from tadapt.structures import Detections
+
+__all__ = ["add_parser", "evaluate_files", "infer_dataset"]
+
+_logger = logging.getLogger(__name__)
+
+_Number = TypeVar("_Number", int, float)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``tadapt evaluate``."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="compute detection mAP of a prediction file against ground truth",
+        description=__doc__,
+    )
+    parser.add_argument("--gt", required=True, type=Path, help="ground-truth annotation file")
+    parser.add_argument(
+        "--pred",
+        required=True,
+        type=Path,
+        help="predictions: ActivityNet results JSON, ActionFormer JSON or CSV",
+    )
+    parser.add_argument(
+        "--split",
+        help="subset to evaluate, case-insensitive; aliases train/val/test are mapped per format",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(TIOU_PRESETS),
+        help="tIoU threshold preset (default: inferred from the ground truth)",
+    )
+    parser.add_argument("--tiou", help="explicit comma-separated tIoU thresholds, e.g. 0.3,0.5,0.7")
+    parser.add_argument(
+        "--ambiguous",
+        choices=["remove", "ignore_fp"],
+        default="remove",
+        help="THUMOS Ambiguous regions: only removed from the ground truth (default), or also "
+        "ignore false positives overlapping them (THUMOS MATLAB kit behaviour)",
+    )
+    parser.add_argument(
+        "--category-file", type=Path, help="OpenTAD category_idx.txt (default: next to --gt)"
+    )
+    parser.add_argument(
+        "--past-duration",
+        choices=["clip", "drop"],
+        default="clip",
+        help="ground truth ending after the video: clip to the duration (default) or drop",
+    )
+    parser.add_argument(
+        "--unknown-labels",
+        choices=["error", "ignore"],
+        default="error",
+        help="predicted labels that are not class names of the ground truth",
+    )
+    parser.add_argument("--top-k", default="1,5", help="k of the top-k-x recall (default 1,5)")
+    parser.add_argument("--out", type=Path, help="write the JSON report here")
+    parser.add_argument("--no-per-class", action="store_true", help="print only the summary")
+    parser.set_defaults(handler=run)
+
+
+def infer_dataset(annotations: Annotations) -> str | None:
+    """Guess the threshold preset from the ground truth; ``None`` when unsure."""
+    if (
+        annotations.format in ("activitynet", "bsn_activitynet")
+        or len(annotations.class_names) == 200
+    ):
+        return "activitynet"
+    ids = list(annotations.videos)[:50]
+    if any(v.startswith(("video_test_", "video_validation_")) for v in ids):
+        return "multithumos" if len(annotations.class_names) == 65 else "thumos14"
+    return None
+
+
+def _align_video_ids(
+    detections: Mapping[str, Detections], gt_ids: set[str]
+) -> tuple[list[Detections], int]:
+    """Map prediction ids to ground-truth ids across the ``v_`` prefix (BSN vs official ANet).
+
+    Returns the detections and how many videos were renamed.
+    """
+    aligned, renamed = [], 0
+    for video_id, det in detections.items():
+        if video_id not in gt_ids:
+            other = video_id[2:] if video_id.startswith("v_") else f"v_{video_id}"
+            if other in gt_ids:
+                det = Detections(other, det.segments, det.scores, det.labels)
+                renamed += 1
+        aligned.append(det)
+    return aligned, renamed
+
+
+def evaluate_files(
+    gt_path: Path,
+    pred_path: Path,
+    *,
+    split: str | None = None,
+    dataset: str | None = None,
+    tiou: str | None = None,
+    ambiguous: str = "remove",
+    category_file: Path | None = None,
+    past_duration: str = "clip",
+    unknown_labels: str = "error",
+    top_k: str = "1,5",
+) -> tuple[EvaluationResult, dict[str, Any]]:
+    """Load both files, evaluate, and describe what was evaluated.
+
+    Returns:
+        The result and a JSON-ready dict of the run's settings and data-loading counts.
+
+    Raises:
+        ValueError: bad input, with a message naming the file and the problem.
+    """
+    annotations = load_annotations(
+        gt_path,
+        category_file=category_file,
+        past_duration=past_duration,  # type: ignore[arg-type]
+    )
+    if split is not None:
+        annotations = annotations.split(split)
+    elif len(annotations.subsets()) > 1:
+        raise ValueError(
+            f"{gt_path} holds several subsets {annotations.subsets()}: choose one with --split "
+            f"(aliases: {', '.join(sorted(annotations.split_aliases)) or 'none'})"
+        )
+    if not annotations.videos:
+        raise ValueError(f"{gt_path}: no videos in split {split!r}")
+    thresholds: Sequence[float]
+    if tiou is not None:
+        thresholds = _parse_list(tiou, "--tiou", float)
+        preset = "custom"
+    else:
+        preset = dataset or infer_dataset(annotations) or "activitynet"
+        if dataset is None:
+            _logger.info("tIoU thresholds of %r (inferred; set --dataset to choose)", preset)
+        thresholds = tiou_thresholds_for(preset)
+    detections, num_unknown_label = load_predictions(
+        pred_path,
+        annotations.class_names,
+        unknown_labels=unknown_labels,  # type: ignore[arg-type]
+    )
+    aligned, renamed = _align_video_ids(detections, set(annotations.videos))
+    if renamed:
+        _logger.warning(
+            "%d prediction videos matched the ground truth after a v_ prefix change", renamed
+        )
+    result = evaluate_detections(
+        annotations.videos,
+        aligned,
+        annotations.class_names,
+        thresholds,
+        top_k=_parse_list(top_k, "--top-k", int),
+        ambiguous=ambiguous,  # type: ignore[arg-type]
+    )
+    meta = {
+        "ground_truth": str(gt_path),
+        "predictions": str(pred_path),
+        "format": annotations.format,
+        "split": split,
+        "tiou_preset": preset,
+        "ambiguous": ambiguous,
+        "num_videos": len(annotations.videos),
+        "num_instances": annotations.num_instances,
+        "num_predictions": sum(len(d) for d in aligned),
+        "num_unknown_label_predictions": num_unknown_label,
+        "num_renamed_videos": renamed,
+    }
+    return result, meta
+
+
+def _parse_list(text: str, option: str, kind: Callable[[str], _Number]) -> list[_Number]:
+    """Parse ``"0.3,0.5"`` into numbers of ``kind``; a ValueError names the option."""
+    try:
+        values = [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(
+            f"{option} expects comma-separated {kind.__name__} values, got {text!r}"
+        ) from None
+    if not values:
+        raise ValueError(f"{option} expects at least one value, got {text!r}")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``tadapt evaluate``."""
+    result, meta = evaluate_files(
+        args.gt,
+        args.pred,
+        split=args.split,
+        dataset=args.dataset,
+        tiou=args.tiou,
+        ambiguous=args.ambiguous,
+        category_file=args.category_file,
+        past_duration=args.past_duration,
+        unknown_labels=args.unknown_labels,
+        top_k=args.top_k,
+    )
+    split = f", split {meta['split']!r}" if meta["split"] else ""
+    print(
+        f"{meta['ground_truth']} ({meta['format']}{split}): {meta['num_videos']} videos, "
+        f"{meta['num_instances']} instances; {meta['num_predictions']} predictions; "
+        f"tIoU preset {meta['tiou_preset']}"
+    )
+    print(result.format_table(per_class=not args.no_per_class))
+    if args.out is not None:
+        write_text_atomic(args.out, json.dumps({**result.to_dict(), "meta": meta}, indent=2))
+        print(f"report written to {args.out}")
+    return 0

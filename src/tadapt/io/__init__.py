@@ -1,0 +1,27 @@
+"""Reading and writing annotation and prediction files (see :mod:`tadapt.io.annotations`)."""
+
+from tadapt.io.annotations import (
+    FORMATS,
+    THUMOS14_CLASSES,
+    AnnotationError,
+    Annotations,
+    LoadReport,
+    detect_format,
+    load_annotations,
+)
+from tadapt.io.atomic import write_text_atomic
+from tadapt.io.predictions import load_predictions, write_predictions_csv, write_predictions_json
+
+__all__ = [
+    "FORMATS",
+    "THUMOS14_CLASSES",
+    "AnnotationError",
+    "Annotations",
+    "LoadReport",
+    "detect_format",
+    "load_annotations",
+    "load_predictions",
+    "write_predictions_csv",
+    "write_predictions_json",
+    "write_text_atomic",
+]

@@ -1,0 +1,445 @@
+"""Ground-truth annotations of temporal action localization benchmarks, in memory.
+
+:func:`load_annotations` reads any of the files the field uses (format auto-detected) into one
+:class:`Annotations` model: class names, and a :class:`~tadapt.structures.GroundTruth` per video
+with segments in seconds (float64) and int64 labels indexing ``class_names``.
+
+=================  ============================================================================
+format             file
+=================  ============================================================================
+actionformer       ActionFormer JSON ``{"version", "database": {vid: {subset, duration, fps,
+                   annotations: [{label, segment, label_id}]}}}``; classes ordered by label_id
+opentad            OpenTAD JSON ``{"database": {vid: {duration, frame, subset, annotations:
+                   [{segment, label}]}}}`` + ``category_idx.txt`` beside it (class id = line)
+activitynet        official ActivityNet JSON (``database``/``taxonomy``/``version``, videos with
+                   ``url``); classes = taxonomy leaf names, sorted
+bsn_activitynet    BSN/BMN ``anet_anno_action.json`` + ``video_info_new.csv`` (subsets) +
+                   ``action_name.csv`` (classes) beside it. Ids lose the ``v_`` prefix to match
+                   the official ids; the BSN id is ``"v_" + video_id``
+thumos_csv         G-TAD THUMOS-14 CSV ``video,type,type_idx,start,end,...`` or the variant with
+                   ``video-duration,frame-rate,label-idx``; ``Ambiguous`` rows go to
+                   ``GroundTruth.ambiguous``; classes = the 20 THUMOS-14 classes, alphabetical
+                   (the file's sorted types if it has others)
+=================  ============================================================================
+
+Label indices agree across the THUMOS-14 files: ActionFormer's label_id, OpenTAD's
+``category_idx.txt`` and the CSV's sorted class names are the same alphabetical list.
+
+**Load policies**, applied in this order to every instance and counted in :class:`LoadReport`
+(one message per instance, never silent; ambiguous segments are kept as read):
+
+1. starts at or after the video's duration -> dropped (``dropped_past_duration``);
+2. ends after the duration -> clipped to it (``past_duration="clip"``, the default) or dropped
+   (``"drop"``); no check when the file gives no duration (G-TAD CSV);
+3. shorter than 1e-3 s -> dropped (``dropped_zero_length``);
+4. same label, start and end both within 1e-3 s of an earlier kept instance of the video ->
+   dropped (``dropped_duplicates``). Rules 3-4 are ActionFormer's and OpenTAD's
+   ``remove_duplicate_annotations``; THUMOS' CliffDiving/Diving pairs differ in label and stay.
+
+**Split names.** :meth:`Annotations.resolve_split` maps a user's split name to a subset name:
+a case-insensitive exact match against the file's subsets wins; otherwise the name is
+normalised (train/training -> ``train``, val/valid/validation -> ``val``, test/testing ->
+``test``) and looked up in ``split_aliases``, which only holds roles whose subset exists:
+
+=====================================  ==========  ==========  ==========
+file: its subsets                      train       val         test
+=====================================  ==========  ==========  ==========
+ActionFormer THUMOS: Validation, Test  Validation  n/a         Test
+OpenTAD, other ActionFormer            training    validation  validation
+official ActivityNet, BSN              training    validation  testing
+THUMOS CSV: validation, test           validation  n/a         test
+=====================================  ==========  ==========  ==========
+
+OpenTAD evaluates on ``validation``, which for THUMOS-14 is the THUMOS *test* set.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from tadapt.io._formats import (
+    FORMATS,
+    PARSERS,
+    THUMOS14_CLASSES,
+    AnnotationError,
+    Loc,
+    RawFile,
+    RawVideo,
+    gc_paused,
+    read_category_file,
+    read_payload,
+)
+from tadapt.structures import GroundTruth, Segments
+
+__all__ = [
+    "FORMATS",
+    "THUMOS14_CLASSES",
+    "AnnotationError",
+    "Annotations",
+    "LoadReport",
+    "detect_format",
+    "load_annotations",
+]
+
+logger = logging.getLogger(__name__)
+
+# ActionFormer libs/utils/metrics.py and OpenTAD evaluations/builder.py both use 1e-3 s.
+_MIN_LENGTH_SEC = 1e-3
+_DUPLICATE_TOL_SEC = 1e-3
+_SUMMARY_MESSAGES = 10
+
+_ROLES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val",
+    "test": "test", "testing": "test",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What :func:`load_annotations` changed or noticed in a file.
+
+    Attributes:
+        path: the annotation file read.
+        format: its format name.
+        num_videos: videos loaded.
+        num_instances: instances kept (after clipping and dropping).
+        num_ambiguous: THUMOS ``Ambiguous`` segments, kept aside from the instances.
+        clipped_past_duration: instances ending after the video's end, clipped to it.
+        dropped_past_duration: instances ending after the end under ``past_duration="drop"``,
+            plus instances starting at or after the end (always dropped).
+        dropped_zero_length: instances shorter than 1e-3 s.
+        dropped_duplicates: same-label instances within 1e-3 s of an earlier kept one.
+        messages: one line per affected video or instance.
+    """
+
+    path: str
+    format: str
+    num_videos: int
+    num_instances: int
+    num_ambiguous: int
+    clipped_past_duration: int = 0
+    dropped_past_duration: int = 0
+    dropped_zero_length: int = 0
+    dropped_duplicates: int = 0
+    messages: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """A few lines: the counts, then the first messages and how many more there are."""
+        lines = [
+            f"{self.path} ({self.format}): {self.num_videos} videos, "
+            f"{self.num_instances} instances, {self.num_ambiguous} ambiguous",
+            f"  clipped past duration: {self.clipped_past_duration}, dropped past duration: "
+            f"{self.dropped_past_duration}, dropped zero-length: {self.dropped_zero_length}, "
+            f"dropped duplicates: {self.dropped_duplicates}",
+        ]
+        lines += [f"  {m}" for m in self.messages[:_SUMMARY_MESSAGES]]
+        if len(self.messages) > _SUMMARY_MESSAGES:
+            lines.append(f"  ... {len(self.messages) - _SUMMARY_MESSAGES} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)  # eq would compare tensors; identity is what is meaningful
+class Annotations:
+    """The ground truth of one annotation file.
+
+    Attributes:
+        source: the path(s) read, comma-separated (e.g. a JSON and its category file).
+        format: one of :data:`FORMATS`.
+        class_names: label index -> class name; ``GroundTruth.labels`` index into it.
+        videos: video id -> ground truth, in file order.
+        split_aliases: canonical role (``"train"``/``"val"``/``"test"``) -> subset name as
+            written in the file (see the module docstring).
+        report: what loading changed or noticed, for the whole file.
+    """
+
+    source: str
+    format: str
+    class_names: tuple[str, ...]
+    videos: dict[str, GroundTruth]
+    split_aliases: dict[str, str]
+    report: LoadReport
+
+    @property
+    def num_instances(self) -> int:
+        """Number of (kept) instances over all videos."""
+        return sum(len(gt) for gt in self.videos.values())
+
+    def subsets(self) -> list[str]:
+        """Subset names present, in order of first appearance."""
+        return list(dict.fromkeys(gt.subset for gt in self.videos.values()))
+
+    def resolve_split(self, name: str) -> str:
+        """The subset name a user's split name refers to (rules in the module docstring).
+
+        Raises:
+            AnnotationError: no subset matches; the message lists subsets and aliases.
+        """
+        subsets = self.subsets()
+        for subset in subsets:
+            if subset.lower() == name.strip().lower():
+                return subset
+        role = _ROLES.get(name.strip().lower())
+        if role is not None and role in self.split_aliases:
+            return self.split_aliases[role]
+        aliases = ", ".join(f"{r} -> {s}" for r, s in self.split_aliases.items()) or "none"
+        raise AnnotationError(
+            f"{self.source}: no subset matches split {name!r}; subsets: {subsets}; "
+            f"aliases: {aliases}"
+        )
+
+    def split(self, name: str) -> Annotations:
+        """Only the videos of one subset (resolved by :meth:`resolve_split`).
+
+        The class names and the report (of the whole file) are kept.
+        """
+        subset = self.resolve_split(name)
+        return replace(
+            self,
+            videos={k: gt for k, gt in self.videos.items() if gt.subset == subset},
+            split_aliases={r: s for r, s in self.split_aliases.items() if s == subset},
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Annotations(format={self.format!r}, videos={len(self.videos)}, "
+            f"instances={self.num_instances}, classes={len(self.class_names)}, "
+            f"subsets={self.subsets()})"
+        )
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The annotation format of ``path``, from its JSON keys or CSV header.
+
+    Raises:
+        AnnotationError: the layout matches none of :data:`FORMATS`.
+    """
+    path = Path(path)
+    return _classify(path, read_payload(path))
+
+
+def _classify(path: Path, data: Any) -> str:
+    """The format of ``path`` from its CSV header or JSON keys (``data`` from ``read_payload``)."""
+    supported = f"supported formats: {', '.join(FORMATS)}"
+    if data is None:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = {c.strip() for c in next(csv.reader(f), [])}
+        gtad = {"video", "type", "start", "end"}
+        variant = {"video-name", "t-init", "t-end", "label-idx"}
+        if gtad <= header or variant <= header:
+            return "thumos_csv"
+        raise AnnotationError(f"{path}: unrecognised CSV header {sorted(header)}; {supported}")
+    if isinstance(data, dict) and "results" in data:
+        raise AnnotationError(
+            f"{path}: a predictions file ('results' key); read it with load_predictions"
+        )
+    if isinstance(data, dict) and isinstance(data.get("database"), dict):
+        videos = [v for v in data["database"].values() if isinstance(v, dict)]
+        if len(videos) != len(data["database"]):
+            raise AnnotationError(
+                f"{path}: 'database' values must be video objects (a list per video is a "
+                "predictions file; read it with load_predictions)"
+            )
+        anns = [a for v in videos for a in v.get("annotations") or [] if isinstance(a, dict)]
+        taxonomy = data.get("taxonomy")
+        if (isinstance(taxonomy, list) and taxonomy) or any(
+            "url" in v or "resolution" in v for v in videos
+        ):
+            return "activitynet"
+        if any("label_id" in a for a in anns):
+            return "actionformer"
+        return "opentad"
+    if (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, dict) and "duration_second" in v for v in data.values())
+    ):
+        return "bsn_activitynet"
+    raise AnnotationError(f"{path}: unrecognised JSON layout; {supported}")
+
+
+def load_annotations(
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    class_names: Sequence[str] | None = None,
+    category_file: str | os.PathLike[str] | None = None,
+    past_duration: Literal["clip", "drop"] = "clip",
+) -> Annotations:
+    """Read an annotation file into :class:`Annotations`.
+
+    Args:
+        path: the annotation file (for BSN, ``anet_anno_action.json``).
+        format: ``"auto"`` (detect) or one of :data:`FORMATS`.
+        class_names: fixes the label index (label i = ``class_names[i]``); a label outside it
+            is an error. Default: the format's own class list (module docstring).
+        category_file: the same, read from a file with one class name per line.
+        past_duration: ``"clip"`` instances ending after the video's end to it, or
+            ``"drop"`` them.
+
+    Returns:
+        The annotations; ``report`` says what was clipped or dropped.
+
+    Raises:
+        AnnotationError: the file is malformed; the message names file, video and field.
+    """
+    if past_duration not in ("clip", "drop"):
+        raise ValueError(f"past_duration must be 'clip' or 'drop', got {past_duration!r}")
+    if class_names is not None and category_file is not None:
+        raise ValueError("pass class_names or category_file, not both")
+    path = Path(path)
+    explicit = tuple(class_names) if class_names is not None else None
+    if category_file is not None:
+        explicit = read_category_file(category_file)
+    if explicit is not None and len(set(explicit)) != len(explicit):
+        raise ValueError(f"class_names has repeated names: {explicit}")
+    if format != "auto" and format not in PARSERS:
+        raise ValueError(f"unknown format {format!r}; supported: {', '.join(FORMATS)}")
+    with gc_paused():
+        data = read_payload(path)
+        fmt = _classify(path, data) if format == "auto" else format
+        if data is None and fmt != "thumos_csv":
+            raise AnnotationError(f"{path}: format {fmt!r} expects JSON, but this is not JSON")
+        raw = PARSERS[fmt](path, data, explicit)
+        if category_file is not None:
+            raw.sources.append(str(category_file))
+        names = explicit if explicit is not None else raw.class_names
+        if names is None:
+            names = tuple(sorted({str(i.label) for v in raw.videos.values() for i in v.instances}))
+            raw.messages.append(f"no class list found: {len(names)} class names = sorted labels")
+            logger.warning("%s: no class list found; using the %d sorted labels", path, len(names))
+        return _build(raw, names, past_duration)
+
+
+@dataclass
+class _Tally:
+    clipped: int = 0
+    dropped_past: int = 0
+    zero: int = 0
+    duplicates: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotations:
+    """Index labels, apply the load policies and assemble the :class:`Annotations`."""
+    index = {name: i for i, name in enumerate(names)}
+    tally = _Tally(messages=list(raw.messages))
+    loc = Loc(raw.sources[0])
+    # One tensor per column for the whole file, split into per-video views: 3 tensor
+    # constructions instead of 3 per video (BSN ActivityNet has 19k videos).
+    kept = [
+        _apply_policies(v, index, names, past_duration, tally, loc) for v in raw.videos.values()
+    ]
+    flat_segments = [seg for segs, _ in kept for seg in segs]
+    flat_ambiguous = [seg for v in raw.videos.values() for seg in v.ambiguous]
+    counts = [len(segs) for segs, _ in kept]
+    amb_counts = [len(v.ambiguous) for v in raw.videos.values()]
+    segments = torch.split(torch.tensor(flat_segments, dtype=torch.float64).view(-1, 2), counts)
+    labels = torch.split(torch.tensor([x for _, ls in kept for x in ls], dtype=torch.int64), counts)
+    ambiguous = torch.split(
+        torch.tensor(flat_ambiguous, dtype=torch.float64).view(-1, 2), amb_counts
+    )
+    videos = {
+        vid: GroundTruth(
+            vid,
+            Segments(segments[i], "sec"),
+            labels[i],
+            subset=video.subset,
+            duration_sec=video.duration_sec,
+            fps=video.fps,
+            ambiguous=Segments(ambiguous[i], "sec"),
+        )
+        for i, (vid, video) in enumerate(raw.videos.items())
+    }
+    subsets: dict[str, str] = {}
+    for gt in videos.values():
+        subsets.setdefault(gt.subset.lower(), gt.subset)
+    aliases = {r: subsets[t.lower()] for r, t in raw.aliases.items() if t.lower() in subsets}
+    report = LoadReport(
+        path=raw.sources[0],
+        format=raw.format,
+        num_videos=len(videos),
+        num_instances=sum(counts),
+        num_ambiguous=sum(amb_counts),
+        clipped_past_duration=tally.clipped,
+        dropped_past_duration=tally.dropped_past,
+        dropped_zero_length=tally.zero,
+        dropped_duplicates=tally.duplicates,
+        messages=tuple(tally.messages),
+    )
+    changed = tally.clipped + tally.dropped_past + tally.zero + tally.duplicates
+    if changed:
+        logger.warning(
+            "%s: %d instances clipped, %d dropped (see Annotations.report)",
+            raw.sources[0],
+            tally.clipped,
+            changed - tally.clipped,
+        )
+    return Annotations(", ".join(raw.sources), raw.format, names, videos, aliases, report)
+
+
+def _apply_policies(
+    video: RawVideo,
+    index: dict[str, int],
+    names: tuple[str, ...],
+    past_duration: str,
+    tally: _Tally,
+    loc: Loc,
+) -> tuple[list[tuple[float, float]], list[int]]:
+    """One video's kept segments and label indices after the load policies (module docstring)."""
+    segments: list[tuple[float, float]] = []
+    labels: list[int] = []
+    kept: dict[int, list[tuple[float, float]]] = {}  # label -> kept segments, for duplicates
+    duration = video.duration_sec
+    for inst in video.instances:
+        label = index.get(inst.label) if isinstance(inst.label, str) else inst.label
+        if label is None or not 0 <= label < len(names):
+            raise _unknown_label(inst.label, names, loc.at(video=video.video_id, item=inst.item))
+        start, end = inst.start, inst.end
+        what = f"{video.video_id} {inst.item} {names[label]} [{start:.3f}, {end:.3f}]"
+        if duration is not None and start >= duration:
+            tally.dropped_past += 1
+            tally.messages.append(f"{what}: starts at/after the video end {duration:.3f}; dropped")
+            continue
+        if duration is not None and end > duration:
+            if past_duration == "drop":
+                tally.dropped_past += 1
+                tally.messages.append(f"{what}: ends after the video end {duration:.3f}; dropped")
+                continue
+            tally.clipped += 1
+            tally.messages.append(f"{what}: ends after the video end; clipped to {duration:.3f}")
+            end = duration
+        if end - start < _MIN_LENGTH_SEC:
+            tally.zero += 1
+            tally.messages.append(f"{what}: shorter than {_MIN_LENGTH_SEC} s; dropped")
+            continue
+        same_label = kept.setdefault(label, [])
+        if any(
+            abs(start - s) <= _DUPLICATE_TOL_SEC and abs(end - e) <= _DUPLICATE_TOL_SEC
+            for s, e in same_label
+        ):
+            tally.duplicates += 1
+            tally.messages.append(f"{what}: duplicate of an earlier instance; dropped")
+            continue
+        same_label.append((start, end))
+        segments.append((start, end))
+        labels.append(label)
+    return segments, labels
+
+
+def _unknown_label(label: str | int, names: tuple[str, ...], loc: Loc) -> AnnotationError:
+    if isinstance(label, int):
+        return loc.error(f"class index {label} outside 0..{len(names) - 1}", field="label")
+    return loc.error(
+        f"unknown label {label!r} ({len(names)} known classes)",
+        field="label",
+        hint="pass class_names= or category_file= listing every class",
+    )
