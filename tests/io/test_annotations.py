@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from shared_data import real_file
 from tadapt.io import (
     THUMOS14_CLASSES,
     AnnotationError,
@@ -19,34 +20,25 @@ from tadapt.io import (
 )
 from tadapt.structures import GroundTruth
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def _real(relative: str) -> Path:
-    path = DATA / relative
-    if not path.is_file():
-        pytest.fail(f"real data file missing: {path} (expected the shared data folder at {DATA})")
-    return path
-
 
 @pytest.fixture(scope="module")
 def actionformer() -> Annotations:
-    return load_annotations(_real("thumos14/thumos14_actionformer.json"))
+    return load_annotations(real_file("thumos14/thumos14_actionformer.json"))
 
 
 @pytest.fixture(scope="module")
 def opentad() -> Annotations:
-    return load_annotations(_real("thumos14/thumos_14_anno_opentad.json"))
+    return load_annotations(real_file("thumos14/thumos_14_anno_opentad.json"))
 
 
 @pytest.fixture(scope="module")
 def thumos_test_csv() -> Annotations:
-    return load_annotations(_real("thumos14/test_Annotation.csv"))
+    return load_annotations(real_file("thumos14/test_Annotation.csv"))
 
 
 @pytest.fixture(scope="module")
 def bsn() -> Annotations:
-    return load_annotations(_real("activitynet/anet_anno_action.json"))
+    return load_annotations(real_file("activitynet/anet_anno_action.json"))
 
 
 def _instances(gt: GroundTruth) -> list[tuple[int, float, float]]:
@@ -86,7 +78,7 @@ def test_thumos_csv_test_counts(thumos_test_csv: Annotations) -> None:
 
 @pytest.mark.data
 def test_thumos_csv_val_counts() -> None:
-    ann = load_annotations(_real("thumos14/val_Annotation.csv"))
+    ann = load_annotations(real_file("thumos14/val_Annotation.csv"))
     assert (len(ann.videos), ann.num_instances, ann.report.num_ambiguous) == (200, 3007, 89)
     assert ann.resolve_split("train") == "validation"
     assert ann.class_names == THUMOS14_CLASSES
@@ -94,7 +86,7 @@ def test_thumos_csv_val_counts() -> None:
 
 @pytest.mark.data
 def test_thumos_groundtruth_csv_variant(thumos_test_csv: Annotations) -> None:
-    ann = load_annotations(_real("thumos14/thumos14_test_groundtruth.csv"))
+    ann = load_annotations(real_file("thumos14/thumos14_test_groundtruth.csv"))
     assert (len(ann.videos), ann.report.num_ambiguous) == (213, 99)
     # This variant has video-duration: 26 instances start after their video's end
     # (22 HammerThrow in video_test_0000270, 3 in video_test_0000814, 1 in video_test_0001081)
@@ -143,7 +135,7 @@ def test_actionformer_thumos(actionformer: Annotations) -> None:
 
 @pytest.mark.data
 def test_actionformer_labels_follow_label_id(actionformer: Annotations) -> None:
-    raw = json.loads(_real("thumos14/thumos14_actionformer.json").read_text())["database"]
+    raw = json.loads(real_file("thumos14/thumos14_actionformer.json").read_text())["database"]
     checked = 0
     for vid, gt in actionformer.videos.items():
         ids = [a["label_id"] for a in raw[vid]["annotations"]]
@@ -179,11 +171,14 @@ def test_opentad_thumos(opentad: Annotations, actionformer: Annotations) -> None
 def test_class_index_agreement(
     actionformer: Annotations, opentad: Annotations, thumos_test_csv: Annotations
 ) -> None:
-    category_idx = _real("thumos14/category_idx.txt").read_text().split()
+    category_idx = real_file("thumos14/category_idx.txt").read_text().split()
     assert actionformer.class_names == tuple(category_idx) == opentad.class_names
     assert thumos_test_csv.class_names == actionformer.class_names == THUMOS14_CLASSES
     csv_types = sorted(
-        {line.split(",")[1] for line in _real("thumos14/test_Annotation.csv").read_text().split()}
+        {
+            line.split(",")[1]
+            for line in real_file("thumos14/test_Annotation.csv").read_text().split()
+        }
         - {"type", "Ambiguous"}
     )
     assert tuple(csv_types) == THUMOS14_CLASSES
@@ -194,7 +189,7 @@ def test_class_index_agreement(
 
 @pytest.mark.data
 def test_multithumos() -> None:
-    ann = load_annotations(_real("multithumos/multithumos_anno.json"))
+    ann = load_annotations(real_file("multithumos/multithumos_anno.json"))
     assert ann.format == "opentad"
     assert (len(ann.videos), len(ann.class_names), ann.num_instances) == (20, 65, 703)
     # one 'Stand' instance of video_validation_0000054 runs to 817 s in a 135.1 s video
@@ -222,7 +217,7 @@ def test_bsn_activitynet(bsn: Annotations) -> None:
     assert ann.resolve_split("test") == "testing"
     assert len(ann.split("val").videos) == 4728
     # ids lose the v_ prefix; the BSN id is "v_" + id (a YouTube id may itself start with v_)
-    raw_ids = json.loads(_real("activitynet/anet_anno_action.json").read_text()).keys()
+    raw_ids = json.loads(real_file("activitynet/anet_anno_action.json").read_text()).keys()
     assert ["v_" + vid for vid in ann.videos] == list(raw_ids)
     gt = ann.videos["QOlSCBRmfWY"]
     assert gt.subset == "training"

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import pytest
 import torch
 
+from shared_data import real_file
 from tadapt.io import (
     AnnotationError,
     load_annotations,
@@ -22,7 +23,6 @@ from tadapt.io import (
 from tadapt.structures import Detections, Segments
 
 CLASSES = ("Archery", "Curling", "Zumba")
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _write(path: Path, payload: Any) -> Path:
@@ -283,9 +283,7 @@ def test_writers_reject_bad_input_and_keep_old_file(tmp_path: Path) -> None:
 
 @pytest.mark.data
 def test_ground_truth_as_predictions_round_trip(tmp_path: Path) -> None:
-    path = DATA / "thumos14" / "thumos14_actionformer.json"
-    if not path.is_file():
-        pytest.fail(f"real data file missing: {path}")
+    path = real_file("thumos14/thumos14_actionformer.json")
     gt = load_annotations(path).split("test")
     dets = [
         Detections(v.video_id, v.segments, torch.ones(len(v), dtype=torch.float64), v.labels)
