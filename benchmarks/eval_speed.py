@@ -16,12 +16,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the loop reference and frame helpers live there
 
-from frames import detections_from_frame, ground_truth_from_frame, random_predictions  # noqa: E402
+from frames import (  # noqa: E402
+    detections_from_frame,
+    ground_truth_from_frame,
+    random_predictions,
+    thumos_csv_frame,
+)
 from reference_map import reference_map  # noqa: E402
 from tadapt.evaluation import evaluate_detections, tiou_thresholds_for  # noqa: E402
 
@@ -38,16 +42,7 @@ def main() -> None:
     if not args.gt.is_file():
         sys.exit(f"ground truth not found: {args.gt} (pass --gt)")
 
-    raw = pd.read_csv(args.gt)
-    raw = raw[raw["type"] != "Ambiguous"]
-    gt = pd.DataFrame(
-        {
-            "video-id": raw["video"],
-            "t-start": raw["start"],
-            "t-end": raw["end"],
-            "label": raw["type"],
-        }
-    ).reset_index(drop=True)
+    gt = thumos_csv_frame(args.gt)
     classes = sorted(gt["label"].unique())
     thresholds = np.asarray(tiou_thresholds_for("thumos14"))
     pred = random_predictions(gt, args.num_predictions, args.seed)

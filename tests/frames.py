@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -74,3 +76,17 @@ def random_predictions(gt: pd.DataFrame, num: int, seed: int) -> pd.DataFrame:
     pred = pd.concat([near, far], ignore_index=True)
     pred["score"] = rng.random(len(pred))
     return pred.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def thumos_csv_frame(path: Path) -> pd.DataFrame:
+    """The instances of a G-TAD THUMOS-14 CSV (``Ambiguous`` rows left out) as a frame."""
+    raw = pd.read_csv(path)
+    raw = raw[raw["type"] != "Ambiguous"]
+    return pd.DataFrame(
+        {
+            "video-id": raw["video"],
+            "t-start": raw["start"],
+            "t-end": raw["end"],
+            "label": raw["type"],
+        }
+    ).reset_index(drop=True)

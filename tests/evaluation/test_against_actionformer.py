@@ -12,10 +12,14 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from frames import detections_from_frame, ground_truth_from_frame, random_predictions
+from frames import (
+    detections_from_frame,
+    ground_truth_from_frame,
+    random_predictions,
+    thumos_csv_frame,
+)
 from tadapt.evaluation import evaluate_detections
 
 PEER = (
@@ -36,16 +40,7 @@ def peer_metrics():
 
 @pytest.mark.data
 def test_ap_and_recall_agree_with_actionformer_on_real_thumos(peer_metrics, shared_data):
-    raw = pd.read_csv(shared_data / "thumos14" / "test_Annotation.csv")
-    raw = raw[raw["type"] != "Ambiguous"]
-    gt = pd.DataFrame(
-        {
-            "video-id": raw["video"],
-            "t-start": raw["start"],
-            "t-end": raw["end"],
-            "label": raw["type"],
-        }
-    ).reset_index(drop=True)
+    gt = thumos_csv_frame(shared_data / "thumos14" / "test_Annotation.csv")
     classes = sorted(gt["label"].unique())
     thresholds = np.array([0.3, 0.4, 0.5, 0.6, 0.7])
     pred = random_predictions(gt, 4000, seed=11)

@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from frames import detections_from_frame, ground_truth_from_frame, random_predictions
+from frames import (
+    detections_from_frame,
+    ground_truth_from_frame,
+    random_predictions,
+    thumos_csv_frame,
+)
 from reference_map import reference_map
 from tadapt.evaluation import evaluate_detections, interpolated_average_precision
 from tadapt.structures import Detections, GroundTruth, Segments
@@ -13,16 +18,7 @@ from tadapt.structures import Detections, GroundTruth, Segments
 
 @pytest.fixture(scope="module")
 def thumos_test_gt(shared_data) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "thumos14" / "test_Annotation.csv")
-    raw = raw[raw["type"] != "Ambiguous"]
-    return pd.DataFrame(
-        {
-            "video-id": raw["video"],
-            "t-start": raw["start"],
-            "t-end": raw["end"],
-            "label": raw["type"],
-        }
-    ).reset_index(drop=True)
+    return thumos_csv_frame(shared_data / "thumos14" / "test_Annotation.csv")
 
 
 @pytest.mark.data

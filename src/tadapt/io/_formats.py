@@ -271,6 +271,17 @@ def _annotation_list(info: Any, loc: Loc, messages: list[str]) -> list[Any]:
     return anns
 
 
+def _labelled_instances(info: Any, loc: Loc, messages: list[str]) -> list[RawInstance]:
+    """The ``{label, segment}`` annotations of one video entry (OpenTAD, ANet, BSN layouts)."""
+    instances = []
+    for i, ann in enumerate(_annotation_list(info, loc, messages)):
+        aloc = loc.at(item=f"annotation {i}")
+        label = _string(ann, "label", aloc)
+        start, end = _segment(_require(ann, "segment", aloc), aloc)
+        instances.append(RawInstance(label, start, end, f"annotation {i}"))
+    return instances
+
+
 def read_payload(path: Path) -> Any:
     """The parsed JSON of ``path``, or ``None`` when it is not JSON (a CSV, read later)."""
     with path.open(encoding="utf-8-sig") as f:
@@ -343,11 +354,7 @@ def _parse_named(path: Path, data: Any, fmt: str, aliases: dict[str, str]) -> Ra
         frames = _optional(info, "frame", vloc) if fmt == "opentad" else None
         if frames and video.duration_sec:
             video.fps = frames / video.duration_sec
-        for i, ann in enumerate(_annotation_list(info, vloc, raw.messages)):
-            aloc = vloc.at(item=f"annotation {i}")
-            label = _string(ann, "label", aloc)
-            start, end = _segment(_require(ann, "segment", aloc), aloc)
-            video.instances.append(RawInstance(label, start, end, f"annotation {i}"))
+        video.instances.extend(_labelled_instances(info, vloc, raw.messages))
         raw.videos[vid] = video
     return raw
 
@@ -428,11 +435,7 @@ def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFil
             video.duration_sec = _optional(info, "duration_second", vloc)
         if row is not None and row.get("fps"):
             video.fps = text_number(row["fps"], Loc(str(info_path), video=bsn_id), "fps")
-        for i, ann in enumerate(_annotation_list(info, vloc, raw.messages)):
-            aloc = vloc.at(item=f"annotation {i}")
-            label = _string(ann, "label", aloc)
-            start, end = _segment(_require(ann, "segment", aloc), aloc)
-            video.instances.append(RawInstance(label, start, end, f"annotation {i}"))
+        video.instances.extend(_labelled_instances(info, vloc, raw.messages))
         raw.videos[vid] = video
     if unused := len(set(info_rows) - set(data)):
         raw.messages.append(f"{unused} videos of video_info_new.csv are not in the json; ignored")
