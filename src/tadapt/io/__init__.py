@@ -10,17 +10,25 @@ from tadapt.io.annotations import (
     load_annotations,
 )
 from tadapt.io.atomic import write_text_atomic
+from tadapt.io.frame_cache import FrameCache
 from tadapt.io.predictions import load_predictions, write_predictions_csv, write_predictions_json
+from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
 
 __all__ = [
     "FORMATS",
     "THUMOS14_CLASSES",
     "AnnotationError",
     "Annotations",
+    "FrameCache",
     "LoadReport",
+    "VideoError",
+    "VideoInfo",
+    "VideoReader",
     "detect_format",
     "load_annotations",
     "load_predictions",
+    "probe_video",
+    "uniform_indices",
     "write_predictions_csv",
     "write_predictions_json",
     "write_text_atomic",
