@@ -1,0 +1,74 @@
+"""``tadapt list``: show what can be named on the command line.
+
+``tadapt list backbones`` prints one row per backbone architecture: width, depth, heads,
+patch size, parameter count (computed on the meta device, so nothing is allocated) and the
+weight tags with their sources. Further kinds (strategies, datasets, presets) become new
+choices of the same positional argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import torch
+
+from tadapt.backbones import create_backbone, list_backbones, list_pretrained_cfgs
+
+__all__ = ["add_parser", "backbone_rows", "run"]
+
+
+def backbone_rows() -> list[list[str]]:
+    """One table row per backbone: name, dim, depth, heads, patch, params (M), weight tags."""
+    rows = []
+    for name in list_backbones():
+        with torch.device("meta"):
+            model = create_backbone(name)
+        params = sum(p.numel() for p in model.parameters())
+        records = list_pretrained_cfgs(name)
+        weights = ", ".join(f"{cfg.tag} ({cfg.source})" for cfg in records) or "-"
+        rows.append(
+            [
+                name,
+                str(model.embed_dim),
+                str(model.depth),
+                str(model.num_heads),
+                str(model.patch_size),
+                f"{params / 1e6:.1f}",
+                weights,
+            ]
+        )
+    return rows
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+
+
+def _list_backbones() -> None:
+    header = ["name", "dim", "depth", "heads", "patch", "params (M)", "weight tags (source)"]
+    _print_table(header, backbone_rows())
+
+
+_KINDS: dict[str, Callable[[], None]] = {"backbones": _list_backbones}
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``tadapt list``."""
+    parser = subparsers.add_parser(
+        "list",
+        help="list registered names (backbones)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("kind", choices=sorted(_KINDS), help="what to list")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the requested listing; returns 0."""
+    _KINDS[args.kind]()
+    return 0

@@ -1,0 +1,40 @@
+"""Tiny random backbones shared by the backbone tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from tadapt.backbones import VisionTransformer, create_backbone
+
+
+@pytest.fixture(autouse=True)
+def _single_thread() -> Iterator[None]:
+    # tiny tensors: thread start-up and contention on a busy machine cost more than they save
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _randomize(model: VisionTransformer, seed: int) -> VisionTransformer:
+    # every tensor random (q/v biases and norms included), so a dropped key cannot hide
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(0.1 * torch.randn(param.shape, generator=generator))
+    return model.eval()
+
+
+@pytest.fixture
+def make_tiny() -> Callable[..., VisionTransformer]:
+    """Factory: ``make_tiny(seed=0, **overrides)`` -> a random ``videomae_tiny_patch16``."""
+
+    def make(seed: int = 0, **overrides: Any) -> VisionTransformer:
+        overrides = {"depth": 2, **overrides}
+        return _randomize(create_backbone("videomae_tiny_patch16", **overrides), seed)
+
+    return make
