@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tadapt.cli import demo, evaluate
+from tadapt.cli import check_data, demo, evaluate, list_cmd, synth
 from tadapt.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -26,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tadapt {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check_data.add_parser(subparsers)
     demo.add_parser(subparsers)
     evaluate.add_parser(subparsers)
+    list_cmd.add_parser(subparsers)
+    synth.add_parser(subparsers)
     return parser
 
 

@@ -481,9 +481,7 @@ class VideoReader:
 
     def close(self) -> None:
         """Release the file; later reads raise :class:`VideoError`."""
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        self._release_decoder()
         self._closed = True
 
     def __enter__(self) -> VideoReader:
@@ -500,11 +498,26 @@ class VideoReader:
 
     # ---------------------------------------------------------------- decoding
 
+    def _release_decoder(self) -> None:
+        """Close the frame generator and the container now, not when the GC finds them.
+
+        A generator left in a reference cycle keeps the decoder (and its threads) alive; if a
+        DataLoader forks its workers before the GC runs, a worker that frees it hangs.
+        """
+        frames = getattr(self, "_frames", None)
+        if frames is not None and hasattr(frames, "close"):
+            frames.close()
+        self._frames: Iterator[Any] = iter(())
+        self._stream: Any = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
     def _reopen(self) -> None:
         """(Re)open the file positioned before frame 0."""
         if self._container is not None:
-            self._container.close()
             self.num_seeks += 1
+        self._release_decoder()
         self._container, self._stream = _open_container(self.path)
         self._stream.thread_type = "AUTO"  # frame threads where the codec has them, else slice
         self._stream.codec_context.thread_count = self.threads

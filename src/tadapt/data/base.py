@@ -1,0 +1,243 @@
+"""What the datasets share: finding files, the error policy, per-item seeding, ground truth.
+
+**Error policy** (``on_error``). A video or feature file that is missing when a dataset is
+built is reported at once, with the count and the first names: ``"raise"`` (default) raises a
+:class:`DataError`, ``"skip"`` logs a warning and leaves those videos out. A file that fails
+while an item is loaded (corrupt, truncated, undecodable): ``"raise"`` raises the
+:class:`~tadapt.io.video.VideoError` / :class:`DataError` naming the file; ``"skip"`` logs a
+warning naming the file and returns the next item that loads (cyclically), so an epoch never
+dies, and never goes on, without saying which file failed. Run ``tadapt check-data`` before
+training to find such files up front.
+
+**Reproducibility.** Each item draws its randomness (truncation window, crop, flip, jitter) from
+a generator seeded by ``(seed, epoch, index)``, so an epoch is the same whatever the number of
+DataLoader workers; call :meth:`TADDataset.set_epoch` (or :func:`tadapt.data.set_epoch`) before
+each epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.utils.data import Dataset
+
+from tadapt.io import Annotations
+from tadapt.io.video import VideoError
+from tadapt.structures import GroundTruth, VideoSample
+
+__all__ = [
+    "DataError",
+    "OnError",
+    "TADDataset",
+    "find_files",
+    "item_generator",
+    "missing_message",
+    "wrap_error",
+]
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip"]
+"""What a dataset does with a missing or unreadable file (module docstring)."""
+
+_SHOW_NAMES = 5  # names listed in a "missing files" message
+
+
+class DataError(ValueError):
+    """A dataset file is missing or unusable; the message names the file and what to do."""
+
+
+def _normalise_exts(exts: str | Sequence[str]) -> tuple[str, ...]:
+    items = exts.split(",") if isinstance(exts, str) else list(exts)
+    out = tuple(
+        (e if e.startswith(".") else f".{e}").lower() for e in (x.strip() for x in items) if e
+    )
+    if not out:
+        raise ValueError(f"no file extension given: {exts!r}")
+    return out
+
+
+def _candidates(video_id: str, prefix: str) -> list[str]:
+    """File stems that may hold ``video_id``: as is, and with / without ActivityNet's ``v_``."""
+    names = [prefix + video_id]
+    if video_id.startswith("v_"):
+        names.append(prefix + video_id[2:])
+    else:
+        names.append(prefix + "v_" + video_id)
+    return names
+
+
+def find_files(
+    folder: str | os.PathLike[str],
+    video_ids: Iterable[str],
+    *,
+    exts: str | Sequence[str] = (".mp4",),
+    prefix: str = "",
+) -> tuple[dict[str, Path], list[str]]:
+    """Locate each video's file in ``folder`` (searched recursively, scanned once).
+
+    A video ``vid`` matches a file named ``prefix + vid + ext`` for any ``ext`` in ``exts``
+    (earlier extensions win; case-insensitive), or, failing that, the same name with
+    ActivityNet's ``v_`` prefix added or removed (official ids lack it, downloaded files and
+    the BSN annotations have it).
+
+    Args:
+        folder: the video or feature folder.
+        video_ids: ids to look up.
+        exts: extensions, e.g. ``(".mp4", ".mkv")`` or ``"mp4,avi"``.
+        prefix: a file-name prefix before the id (ActionFormer's ``file_prefix``).
+
+    Returns:
+        ``(found, missing)``: id -> path for the ids found, and the ids not found, in order.
+
+    Raises:
+        DataError: ``folder`` is not a directory.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory (expected the folder of videos / features)")
+    order = _normalise_exts(exts)
+    index: dict[str, tuple[int, Path]] = {}
+    duplicates = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() not in order:
+                continue
+            rank = order.index(ext.lower())
+            previous = index.get(stem)
+            if previous is not None and previous[0] == rank:
+                duplicates += 1
+                continue
+            if previous is None or rank < previous[0]:
+                index[stem] = (rank, Path(dirpath) / name)
+    if duplicates:
+        logger.warning(
+            "%s: %d file names appear in several subfolders; the first (sorted) is used",
+            root,
+            duplicates,
+        )
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for vid in video_ids:
+        hit = next((index[s] for s in _candidates(vid, prefix) if s in index), None)
+        if hit is None:
+            missing.append(vid)
+        else:
+            found[vid] = hit[1]
+    return found, missing
+
+
+def missing_message(
+    missing: Sequence[str], total: int, folder: Path, exts: str | Sequence[str]
+) -> str:
+    """``"3 of 10 videos have no file in DIR (extensions .mp4): a, b, c"``."""
+    names = ", ".join(missing[:_SHOW_NAMES])
+    more = f" and {len(missing) - _SHOW_NAMES} more" if len(missing) > _SHOW_NAMES else ""
+    return (
+        f"{len(missing)} of {total} videos have no file in {folder} "
+        f"(extensions {', '.join(_normalise_exts(exts))}): {names}{more}"
+    )
+
+
+def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """A generator seeded from ``(seed, epoch, index)``, the same in every process."""
+    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+
+
+class TADDataset(Dataset[VideoSample]):
+    """Base of the datasets: videos of one split, the error policy and per-item seeding.
+
+    Subclasses implement ``_num_items()`` and ``_load(index, generator)``; this class adds the
+    error policy and the per-item generator around ``_load``.
+
+    Args:
+        annotations: the annotations of one split (``load_annotations(...).split(name)``).
+        class_agnostic: every label becomes 0 (ActivityNet proposals, as AdaTAD).
+        on_error: ``"raise"`` or ``"skip"`` (module docstring).
+        seed: base seed of the per-item generators.
+    """
+
+    def __init__(
+        self,
+        annotations: Annotations,
+        *,
+        class_agnostic: bool = False,
+        on_error: OnError = "raise",
+        seed: int = 0,
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if not annotations.videos:
+            raise ValueError(f"{annotations.source}: no videos in these annotations")
+        self.annotations = annotations
+        self.class_names: tuple[str, ...] = (
+            ("action",) if class_agnostic else annotations.class_names
+        )
+        self.class_agnostic = class_agnostic
+        self.on_error: OnError = on_error
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random draws of ``epoch`` (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self._num_items()
+
+    def __getitem__(self, index: int) -> VideoSample:
+        """Item ``index``; under ``on_error="skip"`` the next loadable one if it fails."""
+        if self.on_error == "raise":
+            return self._load(index, item_generator(self.seed, self.epoch, index))
+        n = len(self)
+        for k in range(n):
+            j = (index + k) % n
+            try:
+                return self._load(j, item_generator(self.seed, self.epoch, j))
+            except (VideoError, DataError) as exc:
+                logger.warning("skipping item %d (%s); trying the next item", j, exc)
+        raise DataError(f"{self.annotations.source}: no item of this dataset could be loaded")
+
+    def _num_items(self) -> int:
+        raise NotImplementedError
+
+    def _load(self, index: int, generator: torch.Generator) -> VideoSample:
+        raise NotImplementedError
+
+    def _drop_missing(
+        self, found: dict[str, Path], missing: list[str], folder: Path, exts: str | Sequence[str]
+    ) -> dict[str, Path]:
+        """Apply the error policy to files missing at construction; the usable videos."""
+        if missing:
+            message = missing_message(missing, len(found) + len(missing), folder, exts)
+            if self.on_error == "raise":
+                raise DataError(
+                    f"{message}. Check the folder and extension, or run `tadapt check-data`; "
+                    "on_error='skip' leaves them out"
+                )
+            logger.warning("%s; leaving them out", message)
+        if not found:
+            raise DataError(f"{folder}: none of the {len(missing)} videos has a file")
+        return found
+
+    def ground_truth(self, video_id: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 2)`` float64 segments in seconds and ``(N,)`` int64 labels of a video."""
+        gt: GroundTruth = self.annotations.videos[video_id]
+        labels = torch.zeros_like(gt.labels) if self.class_agnostic else gt.labels
+        return gt.segments.tensor.to(torch.float64), labels
+
+
+def wrap_error(path: Path, exc: Exception) -> VideoError | DataError:
+    """``exc`` as an error whose message names ``path`` (a :class:`VideoError` always does)."""
+    if isinstance(exc, VideoError) or (isinstance(exc, DataError) and str(path) in str(exc)):
+        return exc
+    return DataError(f"{path}: {exc}")

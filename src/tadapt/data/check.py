@@ -1,0 +1,282 @@
+"""Check a dataset before training: every video present, decodable and as long as annotated.
+
+The silent failure this prevents (OpenTAD issues #35/#36): a video missing from the folder or
+failing to decode is dropped or crashes an epoch hours into training. :func:`check_dataset`
+looks at every video of an annotation file (or one split of it) up front:
+
+* **missing**: no ``prefix + id + ext`` file in the folder (any listed extension; ActivityNet's
+  ``v_`` prefix is tried both ways, as the datasets do);
+* **undecodable**: the container cannot be probed, or its first or last frame cannot be
+  decoded (with ``decode=True``);
+* **duration mismatch**: the file's duration differs from the annotated one by more than
+  ``duration_tol_sec`` (1 s) or more than ``duration_tol_frac`` (2 %) of it, whichever is
+  smaller; annotations then point at the wrong frames (a re-encoded or trimmed file);
+* for a feature folder: **unreadable features** (not a ``(T, C)`` array) and **channel
+  mismatch** (a ``C`` different from the most common one).
+
+It also reports frame rates (how many videos at each fps) and the annotation file's
+:class:`~tadapt.io.LoadReport` (clipped / dropped instances), which are information, not
+problems.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from tadapt.data.base import DataError, find_files
+from tadapt.data.feature_dataset import load_features
+from tadapt.io import Annotations, LoadReport, load_annotations
+from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video
+
+__all__ = ["DataCheckReport", "VideoCheck", "check_dataset"]
+
+Problem = Literal[
+    "missing", "undecodable", "duration_mismatch", "unreadable_features", "channel_mismatch"
+]
+
+
+@dataclass(frozen=True)
+class VideoCheck:
+    """The outcome for one video.
+
+    Attributes:
+        video_id: the id in the annotation file.
+        path: the file found, or ``None`` when missing.
+        problem: ``None`` when fine, else the kind of problem (module docstring).
+        detail: a human-readable explanation of the problem.
+        annotated_duration: duration in the annotation file, when given.
+        file_duration: duration of the video file (videos only).
+        fps: frame rate of the file (videos only).
+        length: frames of the video, or ``T`` of its features.
+        channels: ``C`` of its features (features only).
+    """
+
+    video_id: str
+    path: Path | None
+    problem: Problem | None = None
+    detail: str = ""
+    annotated_duration: float | None = None
+    file_duration: float | None = None
+    fps: float | None = None
+    length: int | None = None
+    channels: int | None = None
+
+
+@dataclass(frozen=True)
+class DataCheckReport:
+    """All checks of one dataset.
+
+    Attributes:
+        annotations: what loading the annotation file changed (clipped / dropped instances).
+        split: the subset checked, or ``None`` for the whole file.
+        folder: the video or feature folder.
+        kind: ``"videos"`` or ``"features"``.
+        checks: one entry per video, in annotation order.
+        no_instances: ids of videos without any instance (information).
+    """
+
+    annotations: LoadReport
+    split: str | None
+    folder: Path
+    kind: Literal["videos", "features"]
+    checks: tuple[VideoCheck, ...]
+    no_instances: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[VideoCheck]:
+        """The checks that found a problem."""
+        return [c for c in self.checks if c.problem is not None]
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when no video has a problem."""
+        return not self.problems
+
+    def count(self, problem: Problem) -> int:
+        """How many videos have ``problem``."""
+        return sum(c.problem == problem for c in self.checks)
+
+    def fps_counts(self) -> list[tuple[float, int]]:
+        """``(fps rounded to 3 decimals, videos)``, most common first."""
+        rates = Counter(round(c.fps, 3) for c in self.checks if c.fps is not None)
+        return rates.most_common()
+
+    def summary(self, *, max_rows: int = 50) -> str:
+        """A table: counts per problem, frame rates, then one row per problem video."""
+        scope = f"split {self.split!r}" if self.split else "all splits"
+        n_ok = len(self.checks) - len(self.problems)
+        lines = [
+            self.annotations.summary(),
+            f"{self.kind} in {self.folder} ({scope}): {len(self.checks)} videos, {n_ok} ok",
+        ]
+        if self.fps_counts():
+            rates = ", ".join(f"{r:g} fps x {n}" for r, n in self.fps_counts())
+            lines.append(f"  frame rates: {rates}")
+        if self.no_instances:
+            lines.append(f"  {len(self.no_instances)} videos have no instance (kept)")
+        problems = self.problems
+        kinds = sorted({c.problem for c in problems if c.problem is not None})
+        if kinds:
+            lines += ["", f"{'problem':<22}{'videos':>8}"]
+            lines += [f"{k:<22}{self.count(k):>8}" for k in kinds]
+            width = max(len(c.video_id) for c in problems) + 2
+            lines += ["", f"{'video':<{width}}{'problem':<22}detail"]
+            lines += [
+                f"{c.video_id:<{width}}{c.problem or '':<22}{c.detail}" for c in problems[:max_rows]
+            ]
+            if len(problems) > max_rows:
+                lines.append(f"... {len(problems) - max_rows} more")
+        lines.append("")
+        lines.append(
+            "OK: no problems found" if self.ok else f"{len(problems)} videos have problems"
+        )
+        return "\n".join(lines)
+
+
+def _mismatch(annotated: float | None, actual: float, tol_sec: float, tol_frac: float) -> bool:
+    if annotated is None or annotated <= 0:
+        return False
+    diff = abs(actual - annotated)
+    return diff > tol_sec or diff > tol_frac * annotated
+
+
+def _check_video(
+    vid: str,
+    path: Path,
+    annotated: float | None,
+    *,
+    decode: bool,
+    tol_sec: float,
+    tol_frac: float,
+    probe: Callable[[Path], VideoInfo],
+) -> VideoCheck:
+    try:
+        info = probe(path)
+        if decode:
+            with VideoReader(path) as reader:
+                reader.read_frames(sorted({0, info.num_frames - 1}))
+    except (VideoError, OSError) as exc:
+        return VideoCheck(vid, path, "undecodable", str(exc), annotated)
+    problem: Problem | None = None
+    detail = ""
+    if _mismatch(annotated, info.duration_sec, tol_sec, tol_frac):
+        assert annotated is not None  # _mismatch is False without it
+        problem = "duration_mismatch"
+        detail = (
+            f"file {info.duration_sec:.2f} s vs annotated {annotated:.2f} s "
+            f"({info.duration_sec - annotated:+.2f} s)"
+        )
+    return VideoCheck(
+        vid, path, problem, detail, annotated, info.duration_sec, info.fps, info.num_frames
+    )
+
+
+def _check_features(vid: str, path: Path, annotated: float | None) -> VideoCheck:
+    try:
+        feats = load_features(path)
+    except DataError as exc:
+        return VideoCheck(vid, path, "unreadable_features", str(exc), annotated)
+    t, c = feats.shape
+    return VideoCheck(vid, path, None, "", annotated, length=int(t), channels=int(c))
+
+
+def check_dataset(
+    annotations: str | os.PathLike[str] | Annotations,
+    *,
+    videos: str | os.PathLike[str] | None = None,
+    features: str | os.PathLike[str] | None = None,
+    split: str | None = None,
+    exts: str | Sequence[str] = (".mp4",),
+    feature_ext: str = ".npy",
+    prefix: str = "",
+    category_file: str | os.PathLike[str] | None = None,
+    decode: bool = True,
+    duration_tol_sec: float = 1.0,
+    duration_tol_frac: float = 0.02,
+    workers: int = 4,
+    probe: Callable[[Path], VideoInfo] = probe_video,
+) -> DataCheckReport:
+    """Check every video of ``annotations`` against a video folder or a feature folder.
+
+    Args:
+        annotations: an annotation file (any supported format) or loaded annotations.
+        videos: the video folder (searched recursively); give this or ``features``.
+        features: the feature folder (``(T, C)`` files).
+        split: check only this subset (``train``/``val``/``test`` aliases work).
+        exts: video extensions, e.g. ``".mp4,.avi"``.
+        feature_ext: ``.npy`` or ``.pt``.
+        prefix: file-name prefix before the video id.
+        category_file: class list for OpenTAD-style files (default: found beside the file).
+        decode: also decode each video's first and last frame (slower, catches truncation).
+        duration_tol_sec: allowed absolute duration difference, seconds.
+        duration_tol_frac: allowed relative duration difference.
+        workers: threads probing / decoding in parallel.
+        probe: ``path -> VideoInfo`` (injectable for tests).
+
+    Returns:
+        The report; ``report.ok`` is ``True`` when nothing is wrong.
+
+    Raises:
+        ValueError: neither or both folders given; the annotation file is malformed.
+    """
+    if (videos is None) == (features is None):
+        raise ValueError("check_dataset needs exactly one of videos= or features=")
+    if isinstance(annotations, Annotations):
+        loaded = annotations
+    else:
+        loaded = load_annotations(annotations, category_file=category_file)
+    subset = loaded.resolve_split(split) if split is not None else None
+    chosen = loaded.split(split) if split is not None else loaded
+    folder = Path(videos if videos is not None else features)  # type: ignore[arg-type]
+    ext_list = exts if videos is not None else (feature_ext,)
+    found, _ = find_files(folder, chosen.videos, exts=ext_list, prefix=prefix)
+
+    def one(vid: str) -> VideoCheck:
+        annotated = chosen.videos[vid].duration_sec
+        if vid not in found:
+            names = "/".join(ext_list) if isinstance(ext_list, tuple | list) else ext_list
+            return VideoCheck(vid, None, "missing", f"no {prefix}{vid}[{names}]", annotated)
+        if features is not None:
+            return _check_features(vid, found[vid], annotated)
+        return _check_video(
+            vid,
+            found[vid],
+            annotated,
+            decode=decode,
+            tol_sec=duration_tol_sec,
+            tol_frac=duration_tol_frac,
+            probe=probe,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        checks = list(pool.map(one, chosen.videos))
+    if features is not None:
+        checks = _flag_channels(checks)
+    return DataCheckReport(
+        annotations=loaded.report,
+        split=subset,
+        folder=folder,
+        kind="videos" if videos is not None else "features",
+        checks=tuple(checks),
+        no_instances=tuple(v for v, gt in chosen.videos.items() if len(gt) == 0),
+    )
+
+
+def _flag_channels(checks: list[VideoCheck]) -> list[VideoCheck]:
+    """Mark feature files whose channel count differs from the most common one."""
+    channels = Counter(c.channels for c in checks if c.problem is None)
+    if len(channels) <= 1:
+        return checks
+    common = channels.most_common(1)[0][0]
+    return [
+        replace(c, problem="channel_mismatch", detail=f"C={c.channels}, most files have C={common}")
+        if c.problem is None and c.channels != common
+        else c
+        for c in checks
+    ]

@@ -1,0 +1,225 @@
+"""Head-only training on pre-extracted features: one ``(T, C)`` file per video.
+
+Files are ``prefix + video_id + ext`` in one folder (``.npy`` or ``.pt``), as ActionFormer
+reads them (``libs/datasets/thumos14.py``). Feature ``i`` comes from a clip of ``num_frames``
+frames starting at frame ``i * feat_stride``, so its centre is at ``(i * feat_stride +
+num_frames / 2) / fps`` seconds. The grid therefore maps to seconds with (ActionFormer
+``FAQ.md``: ``grid = (t * fps - 0.5 * num_frames) / feat_stride``):
+
+* ``grid_stride_sec = feat_stride / fps``
+* ``grid_offset_sec = (start * feat_stride + 0.5 * num_frames) / fps`` for a window starting
+  at feature ``start`` (0 for the full sequence).
+
+Sampling: ``None`` (the full sequence, ActionFormer's test mode), :class:`RandomTruncation`
+(training; ActionFormer THUMOS: 2304 steps, thresh 0.5, crop ratio (0.9, 1.0)) or
+:class:`SlidingWindows`. Features come out as ``(C, T)`` float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tadapt.data.base import DataError, OnError, TADDataset, find_files, wrap_error
+from tadapt.data.sampling import (
+    RandomTruncation,
+    SlidingWindows,
+    Window,
+    overlapping,
+    random_truncation,
+    sliding_windows,
+)
+from tadapt.io import Annotations
+from tadapt.structures import Segments, VideoSample
+
+__all__ = ["FeatureDataset", "feature_length", "load_features"]
+
+logger = logging.getLogger(__name__)
+
+_FEATURE_EXTS = (".npy", ".pt")
+
+
+def _check_ext(path: Path) -> None:
+    if path.suffix.lower() not in _FEATURE_EXTS:
+        raise DataError(f"{path}: unsupported feature file type; use one of {_FEATURE_EXTS}")
+
+
+def load_features(path: str | os.PathLike[str]) -> torch.Tensor:
+    """Read a ``(T, C)`` feature file (``.npy`` array or ``.pt`` tensor) as float32.
+
+    Raises:
+        DataError: unreadable file, not 2-D, or empty; the message names the file.
+    """
+    path = Path(path)
+    _check_ext(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            feats = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(loaded, torch.Tensor):
+                raise DataError(f"{path}: expected a tensor, found {type(loaded).__name__}")
+            feats = loaded
+    except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot read features ({exc})") from exc
+    if feats.dim() != 2 or feats.shape[0] < 1:
+        raise DataError(f"{path}: features must be (T, C) with T >= 1, got {tuple(feats.shape)}")
+    return feats.to(torch.float32)
+
+
+def feature_length(path: str | os.PathLike[str]) -> int:
+    """``T`` of a feature file (``.npy``: from the header, without reading the data)."""
+    path = Path(path)
+    _check_ext(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read features ({exc})") from exc
+        if len(shape) != 2 or shape[0] < 1:
+            raise DataError(f"{path}: features must be (T, C) with T >= 1, got {shape}")
+        return int(shape[0])
+    return int(load_features(path).shape[0])
+
+
+@dataclass(frozen=True)
+class _Item:
+    video_id: str
+    path: Path
+    fps: float
+    window: Window | None = None  # sliding windows only
+
+
+class FeatureDataset(TADDataset):
+    """Pre-extracted features of the videos of one split.
+
+    Args:
+        annotations: the annotations of one split (any supported format).
+        feature_dir: folder of ``prefix + video_id + ext`` files, each ``(T, C)``.
+        feat_stride: frames between consecutive features (THUMOS I3D: 4).
+        num_frames: frames per feature clip (THUMOS I3D: 16).
+        sampling: ``None`` (full sequence), :class:`RandomTruncation` or :class:`SlidingWindows`.
+        fps: frame rate for every video; default each video's ``fps`` from the annotation
+            file (ActionFormer's ``default_fps=None``).
+        ext: ``.npy`` or ``.pt``.
+        prefix: file-name prefix before the video id.
+        class_agnostic: every label becomes 0.
+        on_error: ``"raise"`` or ``"skip"`` (:mod:`tadapt.data.base`).
+        seed: base seed of the per-item generators.
+
+    Raises:
+        DataError: missing files under ``on_error="raise"``, or videos without a frame rate.
+    """
+
+    def __init__(
+        self,
+        annotations: Annotations,
+        feature_dir: str | os.PathLike[str],
+        *,
+        feat_stride: int,
+        num_frames: int,
+        sampling: RandomTruncation | SlidingWindows | None = None,
+        fps: float | None = None,
+        ext: str = ".npy",
+        prefix: str = "",
+        class_agnostic: bool = False,
+        on_error: OnError = "raise",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(annotations, class_agnostic=class_agnostic, on_error=on_error, seed=seed)
+        if feat_stride < 1 or num_frames < 1:
+            raise ValueError(f"need feat_stride, num_frames >= 1, got {feat_stride}, {num_frames}")
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.feat_stride = feat_stride
+        self.num_frames = num_frames
+        self.sampling = sampling
+        self.feature_dir = Path(feature_dir)
+        no_fps = [v for v, gt in annotations.videos.items() if fps is None and not gt.fps]
+        if no_fps:
+            raise DataError(
+                f"{annotations.source}: {len(no_fps)} videos have no fps in the annotation "
+                f"file (e.g. {', '.join(no_fps[:5])}); pass fps= (the features' frame rate)"
+            )
+        exts: Sequence[str] = (ext,)
+        found, missing = find_files(self.feature_dir, annotations.videos, exts=exts, prefix=prefix)
+        paths = self._drop_missing(found, missing, self.feature_dir, exts)
+        rates = {v: float(fps or annotations.videos[v].fps or 0.0) for v in paths}
+        if isinstance(sampling, SlidingWindows):
+            self._items = self._windows(paths, rates, sampling)
+        else:
+            self._items = [_Item(v, p, rates[v]) for v, p in paths.items()]
+        if not self._items:
+            raise DataError(f"{self.feature_dir}: no feature file could be used")
+
+    def _windows(
+        self, paths: dict[str, Path], rates: dict[str, float], config: SlidingWindows
+    ) -> list[_Item]:
+        items: list[_Item] = []
+        for vid, path in paths.items():
+            try:
+                length = feature_length(path)
+            except DataError as exc:
+                if self.on_error == "raise":
+                    raise
+                logger.warning("leaving out %s: %s", vid, exc)
+                continue
+            items += [_Item(vid, path, rates[vid], w) for w in sliding_windows(length, config)]
+        return items
+
+    def _num_items(self) -> int:
+        return len(self._items)
+
+    def item_info(self, index: int) -> tuple[str, Window | None]:
+        """The video id and (sliding windows) the window of item ``index``, without loading."""
+        item = self._items[index]
+        return item.video_id, item.window
+
+    def to_grid(self, seconds: torch.Tensor, fps: float) -> torch.Tensor:
+        """Seconds -> feature grid, ``(t * fps - 0.5 * num_frames) / feat_stride``."""
+        return (seconds * fps - 0.5 * self.num_frames) / self.feat_stride
+
+    def _load(self, index: int, generator: torch.Generator) -> VideoSample:
+        item = self._items[index]
+        try:
+            feats = load_features(item.path)
+        except (DataError, OSError) as exc:
+            raise wrap_error(item.path, exc) from exc
+        seconds, labels = self.ground_truth(item.video_id)
+        video_grid = self.to_grid(seconds, item.fps)
+        length = int(feats.shape[0])
+        if isinstance(self.sampling, RandomTruncation):
+            cut = random_truncation(length, video_grid, self.sampling, generator=generator)
+            window, grid, labels = cut.window, cut.segments, labels[cut.keep]
+        elif isinstance(self.sampling, SlidingWindows):
+            assert item.window is not None  # built with the item
+            window = item.window
+            if window.stop > length:
+                raise DataError(f"{item.path}: {length} features, fewer than when it was indexed")
+            keep = overlapping(video_grid, window.start, window.stop)
+            grid, labels = video_grid[keep] - window.start, labels[keep]
+        else:
+            window, grid = Window(0, length, length), video_grid
+        inputs = feats.new_zeros(window.size, feats.shape[1])
+        inputs[: window.length] = feats[window.start : window.stop]
+        gt = self.annotations.videos[item.video_id]
+        stride_sec = self.feat_stride / item.fps
+        return VideoSample(
+            video_id=item.video_id,
+            inputs=inputs.T.contiguous(),  # (T, C) -> (C, T)
+            mask=window.mask(),
+            segments=Segments(grid, "idx"),
+            labels=labels,
+            grid_stride_sec=stride_sec,
+            grid_offset_sec=(window.start * self.feat_stride + 0.5 * self.num_frames) / item.fps,
+            duration_sec=gt.duration_sec,
+            fps=item.fps,
+        )

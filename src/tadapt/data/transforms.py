@@ -1,0 +1,354 @@
+"""Clip transforms in plain torch: one set of random parameters for every frame of a clip.
+
+A decoder returns ``uint8`` frames ``(T, H, W, C)``; :class:`ToFloatClip` turns them into the
+layout every other transform and the backbone use, **float** ``(C, T, H, W)`` with values in
+``[0, 1]`` (until :class:`Normalize`). Spatial transforms run ``F.interpolate`` on the ``T``
+frames as a batch, so the whole clip moves together: a random crop, flip or colour change is
+drawn once per call and applied to all frames, as temporal models need.
+
+Every transform is a callable ``transform(clip, generator=None) -> clip``; the generator is the
+only source of randomness, so a dataset that seeds one per item gets reproducible epochs
+regardless of worker count. No torchvision (it cannot be installed beside this torch build).
+
+Presets follow AdaTAD's configs (``configs/adatad/thumos/e2e_thumos_videomae_*_160_adapter.py``,
+built on mmaction transforms): :func:`train_transforms` and :func:`eval_transforms`. mmaction's
+``ImgAug(default)`` has no counterpart here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "CenterCrop",
+    "ClipTransform",
+    "ColorJitter",
+    "Compose",
+    "Normalize",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "ResizeShortSide",
+    "ToFloatClip",
+    "eval_transforms",
+    "train_transforms",
+]
+
+# ImageNet statistics in [0, 1] units, as VideoMAE's preprocessing uses them.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+# ITU-R 601 luma weights, as mmaction's and torchvision's rgb_to_grayscale.
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+class ClipTransform(Protocol):
+    """A transform of a clip; ``generator`` is its only source of randomness."""
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Transform ``clip``, drawing any random parameter from ``generator``."""
+        ...
+
+
+def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def _check_clip(clip: torch.Tensor, name: str) -> tuple[int, int]:
+    if clip.dim() != 4 or not clip.is_floating_point():
+        raise ValueError(
+            f"{name} expects a float clip (C, T, H, W); got {clip.dtype} {tuple(clip.shape)} "
+            "(put ToFloatClip first)"
+        )
+    return int(clip.shape[2]), int(clip.shape[3])
+
+
+def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(C, T, H, W)`` to ``(C, T, *size)``, antialiased when shrinking."""
+    if tuple(clip.shape[2:]) == size:
+        return clip
+    frames = clip.transpose(0, 1)  # (T, C, H, W): frames as a batch
+    shrink = size[0] < clip.shape[2] or size[1] < clip.shape[3]
+    out = F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return out.transpose(0, 1).contiguous()
+
+
+class ToFloatClip:
+    """``uint8`` frames ``(T, H, W, C)`` -> float32 clip ``(C, T, H, W)`` in ``[0, 1]``."""
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Convert one clip (``generator`` is unused)."""
+        if clip.dim() != 4 or clip.dtype != torch.uint8:
+            raise ValueError(
+                f"ToFloatClip expects uint8 frames (T, H, W, C); got {clip.dtype} "
+                f"{tuple(clip.shape)}"
+            )
+        return clip.permute(3, 0, 1, 2).to(torch.float32).div_(255.0)
+
+
+class ResizeShortSide:
+    """Resize so that the shorter side is ``size``, keeping the aspect ratio.
+
+    Args:
+        size: target length of the shorter side in pixels.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"ResizeShortSide size must be >= 1, got {size}")
+        self.size = size
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Resize one clip (``generator`` is unused)."""
+        h, w = _check_clip(clip, "ResizeShortSide")
+        if h <= w:
+            target = (self.size, max(1, round(w * self.size / h)))
+        else:
+            target = (max(1, round(h * self.size / w)), self.size)
+        return _resize(clip, target)
+
+
+class CenterCrop:
+    """Crop the central ``size x size`` region (pads nothing: the clip must be large enough).
+
+    Args:
+        size: output height and width.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"CenterCrop size must be >= 1, got {size}")
+        self.size = size
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Crop one clip (``generator`` is unused)."""
+        h, w = _check_clip(clip, "CenterCrop")
+        if h < self.size or w < self.size:
+            raise ValueError(f"CenterCrop({self.size}) of a {h}x{w} clip: resize it first")
+        top, left = (h - self.size) // 2, (w - self.size) // 2
+        return clip[:, :, top : top + self.size, left : left + self.size]
+
+
+class RandomResizedCrop:
+    """Crop a random area and aspect ratio, then resize to ``size x size``.
+
+    The sampling is torchvision's and mmaction's: up to 10 tries of an area fraction uniform in
+    ``scale`` and an aspect ratio (w / h) log-uniform in ``ratio``, accepting the first box that
+    fits; otherwise the largest central box whose ratio is clamped into ``ratio``.
+
+    Args:
+        size: output height and width.
+        scale: range of the crop's area as a fraction of the frame (default ``(0.08, 1.0)``,
+            torchvision's and mmaction's default, which AdaTAD uses).
+        ratio: range of the crop's aspect ratio (default ``(3/4, 4/3)``, the same source).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"RandomResizedCrop size must be >= 1, got {size}")
+        if not 0.0 < scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"RandomResizedCrop scale must be 0 < low <= high <= 1, got {scale}")
+        if not 0.0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomResizedCrop ratio must be 0 < low <= high, got {ratio}")
+        self.size = size
+        self.scale = scale
+        self.ratio = ratio
+
+    def crop_box(
+        self, height: int, width: int, generator: torch.Generator | None = None
+    ) -> tuple[int, int, int, int]:
+        """A random box ``(top, left, box_height, box_width)`` inside a ``height x width`` frame."""
+        area = height * width
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        for _ in range(10):
+            target = area * _uniform(self.scale[0], self.scale[1], generator)
+            aspect = math.exp(_uniform(log_lo, log_hi, generator))
+            bw = round(math.sqrt(target * aspect))
+            bh = round(math.sqrt(target / aspect))
+            if 0 < bw <= width and 0 < bh <= height:
+                top = int(torch.randint(0, height - bh + 1, (1,), generator=generator))
+                left = int(torch.randint(0, width - bw + 1, (1,), generator=generator))
+                return top, left, bh, bw
+        # fallback: the whole frame, cut to the nearest allowed aspect ratio, centred
+        bh, bw = height, width
+        if width / height < self.ratio[0]:
+            bh = round(width / self.ratio[0])
+        elif width / height > self.ratio[1]:
+            bw = round(height * self.ratio[1])
+        return (height - bh) // 2, (width - bw) // 2, bh, bw
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Crop and resize one clip; one box for all frames."""
+        h, w = _check_clip(clip, "RandomResizedCrop")
+        top, left, bh, bw = self.crop_box(h, w, generator)
+        return _resize(clip[:, :, top : top + bh, left : left + bw], (self.size, self.size))
+
+
+class RandomHorizontalFlip:
+    """Mirror the whole clip left-right with probability ``p``.
+
+    Args:
+        p: flip probability (AdaTAD / mmaction ``Flip``: 0.5).
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomHorizontalFlip p must be in [0, 1], got {p}")
+        self.p = p
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Flip one clip, or return it unchanged."""
+        _check_clip(clip, "RandomHorizontalFlip")
+        if _uniform(0.0, 1.0, generator) < self.p:
+            return clip.flip(-1)
+        return clip
+
+
+class ColorJitter:
+    """Random brightness, contrast and saturation, one draw per clip, applied in random order.
+
+    Factors are uniform in ``[max(0, 1 - x), 1 + x]``. Brightness scales the values, contrast
+    blends each frame with its mean luma, saturation blends each pixel with its luma
+    (mmaction's ``ColorJitter`` formulas, without hue); the result is clamped to ``[0, 1]``.
+
+    Args:
+        brightness: brightness jitter (mmaction default, used by AdaTAD: 0.5).
+        contrast: contrast jitter (same default: 0.5).
+        saturation: saturation jitter (same default: 0.5).
+    """
+
+    def __init__(self, brightness: float = 0.5, contrast: float = 0.5, saturation: float = 0.5):
+        for name, value in (
+            ("brightness", brightness),
+            ("contrast", contrast),
+            ("saturation", saturation),
+        ):
+            if value < 0:
+                raise ValueError(f"ColorJitter {name} must be >= 0, got {value}")
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Jitter one clip ``(C, T, H, W)`` with ``C == 3`` (RGB)."""
+        _check_clip(clip, "ColorJitter")
+        if clip.shape[0] != 3:
+            raise ValueError(f"ColorJitter expects RGB (C == 3), got C = {clip.shape[0]}")
+        factors = [
+            _uniform(max(0.0, 1.0 - x), 1.0 + x, generator)
+            for x in (self.brightness, self.contrast, self.saturation)
+        ]
+        order = torch.randperm(3, generator=generator).tolist()
+        weights = clip.new_tensor(_LUMA).view(3, 1, 1, 1)
+        for op in order:
+            factor = factors[op]
+            if factor == 1.0:
+                continue
+            if op == 0:
+                clip = clip * factor
+            else:
+                luma = (clip * weights).sum(0, keepdim=True)  # (1, T, H, W)
+                # contrast: per-frame mean luma; saturation: per-pixel luma
+                grey = luma.mean(dim=(2, 3), keepdim=True) if op == 1 else luma
+                clip = factor * clip + (1.0 - factor) * grey
+        return clip.clamp(0.0, 1.0)
+
+
+class Normalize:
+    """Subtract ``mean`` and divide by ``std`` per channel (values in ``[0, 1]`` units).
+
+    Args:
+        mean: per-channel mean (default: ImageNet).
+        std: per-channel standard deviation (default: ImageNet).
+    """
+
+    def __init__(
+        self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    ) -> None:
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"Normalize needs equally long mean/std with std > 0: {mean}, {std}")
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Normalise one clip (``generator`` is unused)."""
+        _check_clip(clip, "Normalize")
+        if clip.shape[0] != len(self.mean):
+            raise ValueError(f"Normalize has {len(self.mean)} channels, clip has {clip.shape[0]}")
+        mean = clip.new_tensor(self.mean).view(-1, 1, 1, 1)
+        std = clip.new_tensor(self.std).view(-1, 1, 1, 1)
+        return (clip - mean) / std
+
+
+class Compose:
+    """Apply transforms in order, passing each the same generator.
+
+    Args:
+        transforms: the transforms, first applied first.
+    """
+
+    def __init__(self, transforms: Sequence[ClipTransform]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Run the pipeline on one clip."""
+        for transform in self.transforms:
+            clip = transform(clip, generator)
+        return clip
+
+
+def train_transforms(
+    crop_size: int = 160, short_side: int = 182, *, flip_p: float = 0.5, jitter: bool = True
+) -> Compose:
+    """AdaTAD's training pipeline: short side -> random resized crop -> flip -> jitter -> norm.
+
+    Args:
+        crop_size: output size (AdaTAD: 160, or 224 with ``short_side=256``).
+        short_side: shorter side before cropping (AdaTAD: 182 for 160 px, 256 for 224 px).
+        flip_p: horizontal flip probability (AdaTAD: 0.5).
+        jitter: apply :class:`ColorJitter` with mmaction's defaults (AdaTAD does).
+    """
+    steps: list[ClipTransform] = [
+        ToFloatClip(),
+        ResizeShortSide(short_side),
+        RandomResizedCrop(crop_size),
+        RandomHorizontalFlip(flip_p),
+    ]
+    if jitter:
+        steps.append(ColorJitter())
+    steps.append(Normalize())
+    return Compose(steps)
+
+
+def eval_transforms(size: int = 160) -> Compose:
+    """AdaTAD's test pipeline: short side to ``size``, centre crop ``size``, normalise."""
+    return Compose([ToFloatClip(), ResizeShortSide(size), CenterCrop(size), Normalize()])
