@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tadapt.cli import check_data, demo, evaluate, list_cmd, synth
+from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, synth
 from tadapt.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_data.add_parser(subparsers)
     demo.add_parser(subparsers)
     evaluate.add_parser(subparsers)
+    extract.add_parser(subparsers)
     list_cmd.add_parser(subparsers)
     synth.add_parser(subparsers)
     return parser

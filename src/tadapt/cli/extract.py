@@ -1,0 +1,81 @@
+"""``tadapt extract``: per-video snippet features of a backbone, for head-only training.
+
+Writes ``OUT/<video_id>.npy`` of shape ``(T, C)`` for every video of an annotation file (or
+one split of it), in the ActionFormer convention that ``tadapt.data.FeatureDataset`` reads
+(``feat_stride``, ``num_frames`` = snippet frames). Resumable: videos already written are
+skipped, and no partial file is ever left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tadapt.backbones import create_backbone, list_backbones, load_pretrained
+from tadapt.data.transforms import eval_transforms
+from tadapt.extraction import extract_features
+from tadapt.io import load_annotations
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``tadapt extract``."""
+    parser = subparsers.add_parser(
+        "extract", help="write per-video backbone features (T, C)", description=__doc__
+    )
+    parser.add_argument("out", type=Path, help="output folder for <video_id>.npy files")
+    parser.add_argument("--annotations", required=True, type=Path, help="annotation file")
+    parser.add_argument("--videos", required=True, type=Path, help="folder of video files")
+    parser.add_argument("--split", help="only this subset (default: every video in the file)")
+    parser.add_argument("--ext", default=".mp4", help="video extensions, e.g. .mp4,.mkv")
+    parser.add_argument(
+        "--backbone", required=True, help="registered backbone (see `tadapt list backbones`)"
+    )
+    parser.add_argument("--checkpoint", type=Path, help="backbone weights (any supported format)")
+    parser.add_argument("--size", type=int, default=160, help="short side and centre crop (px)")
+    parser.add_argument("--snippet-frames", type=int, default=16, help="frames per snippet")
+    parser.add_argument("--feat-stride", type=int, default=4, help="frames between snippets")
+    parser.add_argument("--frame-stride", type=int, default=1, help="sample every n-th frame")
+    parser.add_argument("--batch-snippets", type=int, default=16, help="snippets per forward")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``tadapt extract``; exit code 1 if a video was missing or failed to decode."""
+    if args.backbone.split(".")[0] not in list_backbones():
+        raise ValueError(
+            f"unknown backbone {args.backbone!r}; choose one of: {', '.join(list_backbones())}"
+        )
+    annotations = load_annotations(args.annotations)
+    if args.split is not None:
+        annotations = annotations.split(args.split)
+    backbone = create_backbone(args.backbone, img_size=args.size)
+    if args.checkpoint is not None:
+        print(load_pretrained(backbone, args.checkpoint).summary())
+    backbone.to(args.device)
+    report = extract_features(
+        backbone,
+        annotations.videos,
+        args.videos,
+        args.out,
+        eval_transforms(args.size),
+        exts=tuple(e if e.startswith(".") else f".{e}" for e in args.ext.split(",")),
+        short_side=args.size,
+        snippet_frames=args.snippet_frames,
+        feat_stride=args.feat_stride,
+        frame_stride=args.frame_stride,
+        batch_snippets=args.batch_snippets,
+        precision=args.precision,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(report.summary())
+    print(
+        f"features in {args.out}: read them with feat_stride={args.feat_stride * args.frame_stride}"
+        f" (video frames) and num_frames={args.snippet_frames * args.frame_stride}"
+    )
+    return 1 if report.failed or report.missing else 0
