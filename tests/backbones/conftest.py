@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
 
 from tadapt.backbones import VisionTransformer, create_backbone
-
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    # tiny tensors: thread start-up and contention on a busy machine cost more than they save
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _randomize(model: VisionTransformer, seed: int) -> VisionTransformer:
