@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, synth
+from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, synth, test, train
 from tadapt.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_parser(subparsers)
     list_cmd.add_parser(subparsers)
     synth.add_parser(subparsers)
+    test.add_parser(subparsers)
+    train.add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,366 @@
+"""From a resolved :class:`~tadapt.config.ExperimentConfig` to objects: the edge of the package.
+
+``tadapt train`` and ``tadapt test`` share this: the only module that reads config fields and
+passes them, as plain arguments, to the datasets, the detector, the optimizer and the
+evaluation. Nothing below :mod:`tadapt.cli` sees a config object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from tadapt.config import (
+    ConfigError,
+    ExperimentConfig,
+    config_to_dict,
+    load_config,
+    resolve,
+    save_config,
+)
+from tadapt.data import FeatureDataset, RandomTruncation, Resize, SlidingWindows, build_loader
+from tadapt.data.feature_resize import ResizedFeatures
+from tadapt.data.synthetic_features import SyntheticFeatureSpec, generate_synthetic_features
+from tadapt.detection import FusionMode, PostProcessing, TemporalDetector, build_actionformer
+from tadapt.detection.inference import load_video_class_scores
+from tadapt.engine import PrecisionPolicy, evaluate, fuse_class_scores, predict
+from tadapt.engine.distributed import barrier, is_main_process
+from tadapt.evaluation import AmbiguousPolicy, EvaluationResult
+from tadapt.io import Annotations, load_annotations, write_predictions_json, write_text_atomic
+from tadapt.structures import Detections, GroundTruth, VideoSample
+
+__all__ = [
+    "EvaluationJob",
+    "build_datasets",
+    "build_eval_job",
+    "build_model",
+    "build_postprocessing",
+    "choose_device",
+    "eval_loader",
+    "prepare_experiment",
+    "save_resolved_config",
+    "write_evaluation",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def choose_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> this process's GPU when CUDA is available, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device={name!r} but CUDA is not available; use cpu")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+    return device
+
+
+def prepare_experiment(
+    source: str | os.PathLike[str], overrides: Sequence[str], run_dir: Path
+) -> tuple[ExperimentConfig, Annotations]:
+    """Load and resolve a config, generating synthetic features first when it asks for them.
+
+    Returns:
+        The resolved config and the (whole-file) annotations.
+
+    Raises:
+        ConfigError: the config is invalid or names no annotation / feature location.
+    """
+    config = resolve(load_config(source, overrides), run_dir=run_dir)
+    data = config.data
+    if data.synthetic is not None and is_main_process():
+        synthetic = data.synthetic
+        assert synthetic.cache_dir is not None  # resolved
+        generate_synthetic_features(
+            synthetic.cache_dir,
+            SyntheticFeatureSpec(
+                num_classes=synthetic.num_classes,
+                splits=(
+                    ("training", synthetic.num_train_videos),
+                    ("validation", synthetic.num_eval_videos),
+                ),
+                feature_dim=data.feature_dim,
+                num_steps=synthetic.num_steps,
+                instances_per_video=synthetic.instances_per_video,
+                instance_steps=synthetic.instance_steps,
+                signal=synthetic.signal,
+                ramp_steps=synthetic.ramp_steps,
+                feat_stride=data.feat_stride,
+                num_frames=data.num_frames,
+                fps=data.fps or 30.0,
+                seed=synthetic.seed,
+            ),
+        )
+    barrier()  # the other processes wait for the files
+    if data.annotation_file is None or data.feature_dir is None:
+        raise ConfigError(
+            "data.annotation_file and data.feature_dir must be set, e.g. "
+            "data.annotation_file=annotations/thumos14.json data.feature_dir=i3d_features"
+        )
+    annotations = load_annotations(data.annotation_file, category_file=data.category_file)
+    return resolve(config, num_classes=len(annotations.class_names)), annotations
+
+
+def build_datasets(
+    config: ExperimentConfig, annotations: Annotations, *, train: bool = True
+) -> tuple[Dataset[VideoSample] | None, Dataset[VideoSample]]:
+    """The training dataset (``None`` unless ``train``) and the evaluation dataset."""
+    data = config.data
+    assert data.feature_dir is not None  # resolved
+    feature_dir: str = data.feature_dir
+
+    def features(split: str, sampling: RandomTruncation | SlidingWindows | None) -> FeatureDataset:
+        return FeatureDataset(
+            annotations.split(split),
+            feature_dir,
+            feat_stride=data.feat_stride,
+            num_frames=data.num_frames,
+            sampling=sampling,
+            fps=data.fps,
+            ext=data.file_ext,
+            prefix=data.file_prefix,
+            class_agnostic=data.class_agnostic,
+            on_error=data.on_error,
+            seed=config.train.seed,
+        )
+
+    truncation = RandomTruncation(data.max_seq_len, data.trunc_thresh, data.crop_ratio)
+    train_set: Dataset[VideoSample] | None = None
+    if data.resize:
+        resize = Resize(data.max_seq_len, data.resize_min_gt_fraction)
+        if train:
+            train_set = ResizedFeatures(
+                features(data.train_split, None), resize, truncation=truncation, filter_short=True
+            )
+        eval_set: Dataset[VideoSample] = ResizedFeatures(features(data.eval_split, None), resize)
+        return train_set, eval_set
+    if train:
+        train_set = features(data.train_split, truncation)
+    windows = SlidingWindows(data.eval_window, data.eval_overlap) if data.eval_window else None
+    return train_set, features(data.eval_split, windows)
+
+
+def build_postprocessing(config: ExperimentConfig) -> PostProcessing:
+    """The detector's decoding and NMS settings."""
+    return PostProcessing(**config_to_dict(config.eval.postprocess))
+
+
+def build_model(config: ExperimentConfig) -> TemporalDetector:
+    """The ActionFormer detector of a resolved config."""
+    model = config.model
+    assert model.num_classes is not None  # resolved
+    assert model.max_seq_len is not None
+    window = model.window_size if isinstance(model.window_size, int) else list(model.window_size)
+    return build_actionformer(
+        config.data.feature_dim,
+        model.num_classes,
+        embed_dim=model.embed_dim,
+        head_dim=model.head.dim,
+        num_heads=model.num_heads,
+        arch=model.arch,
+        window_size=window,
+        regression_ranges=list(model.regression_ranges),
+        head_layers=model.head.num_layers,
+        head_kernel_size=model.head.kernel_size,
+        prior_prob=model.head.prior_prob,
+        focal_alpha=model.loss.focal_alpha,
+        focal_gamma=model.loss.focal_gamma,
+        reg_weight=model.loss.reg_weight,
+        label_smoothing=model.loss.label_smoothing,
+        center_sample_radius=model.center_sample_radius,
+        loss_norm_init=model.loss.norm_init,
+        loss_norm_momentum=model.loss.norm_momentum,
+        proj_drop=model.proj_drop,
+        path_drop=model.path_drop,
+        use_abs_pe=model.use_abs_pe,
+        max_seq_len=model.max_seq_len,
+        postprocessing=build_postprocessing(config),
+    )
+
+
+class EvaluationJob:
+    """Inference on the evaluation split, external-classifier fusion, then mAP.
+
+    Calling it with a model returns the metrics the trainer logs (``average_mAP`` and
+    ``mAP@<tIoU>``) and keeps the detections and the result of the latest call in
+    :attr:`last`.
+
+    Args:
+        loader: the evaluation loader.
+        ground_truth: the evaluated videos.
+        class_names: label index -> name of ``ground_truth`` (and of the detections).
+        tiou_thresholds: the mAP thresholds.
+        device: where inference runs.
+        precision: autocast for inference.
+        postprocessing: decoding and NMS.
+        class_scores: video-level class scores for class-agnostic proposals (``None``: the
+            detector's own labels).
+        top_k: classes per proposal with ``class_scores``.
+        fusion: ``multiply`` or ``sqrt`` with ``class_scores``.
+        ambiguous: the THUMOS ``Ambiguous`` policy.
+        progress: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        loader: DataLoader[VideoSample],
+        ground_truth: dict[str, GroundTruth],
+        class_names: Sequence[str],
+        tiou_thresholds: Sequence[float],
+        *,
+        device: torch.device,
+        precision: PrecisionPolicy,
+        postprocessing: PostProcessing,
+        class_scores: dict[str, torch.Tensor] | None = None,
+        top_k: int = 2,
+        fusion: FusionMode = "multiply",
+        ambiguous: AmbiguousPolicy = "remove",
+        progress: bool = False,
+    ) -> None:
+        self.loader = loader
+        self.ground_truth = ground_truth
+        self.class_names = tuple(class_names)
+        self.tiou_thresholds = tuple(tiou_thresholds)
+        self.device = device
+        self.precision = precision
+        self.postprocessing = postprocessing
+        self.class_scores = class_scores
+        self.top_k = top_k
+        self.fusion = fusion
+        self.ambiguous = ambiguous
+        self.progress = progress
+        self.last: tuple[list[Detections], EvaluationResult] | None = None
+
+    def run(self, model: torch.nn.Module) -> tuple[list[Detections], EvaluationResult]:
+        """Detections of every evaluated video and their mAP."""
+        detections = predict(
+            model,
+            self.loader,
+            device=self.device,
+            postprocessing=self.postprocessing,
+            autocast=self.precision.autocast,
+            progress=self.progress,
+        )
+        if self.class_scores is not None:
+            detections = fuse_class_scores(
+                detections,
+                self.class_scores,
+                top_k=self.top_k,
+                mode=self.fusion,
+            )
+        missing = len(set(self.ground_truth) - {d.video_id for d in detections})
+        if missing:
+            logger.warning(
+                "%d of %d evaluated videos have no features (left out of the dataset): they "
+                "count as missed, so the mAP is lower than on the full split",
+                missing,
+                len(self.ground_truth),
+            )
+        result = evaluate(
+            detections,
+            self.ground_truth,
+            self.class_names,
+            self.tiou_thresholds,
+            ambiguous=self.ambiguous,
+        )
+        self.last = (detections, result)
+        return detections, result
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        """Evaluate ``model``; the metrics the trainer logs."""
+        _, result = self.run(model)
+        metrics = {"average_mAP": result.average_map}
+        metrics |= {
+            f"mAP@{t:.2f}": float(v)
+            for t, v in zip(result.tiou_thresholds, result.mean_ap, strict=True)
+        }
+        return metrics
+
+
+def build_eval_job(
+    config: ExperimentConfig,
+    annotations: Annotations,
+    loader: DataLoader[VideoSample],
+    *,
+    device: torch.device,
+    precision: PrecisionPolicy,
+) -> EvaluationJob:
+    """The evaluation of a resolved config on its evaluation split."""
+    data, ev = config.data, config.eval
+    split = annotations.split(data.eval_split)
+    ground_truth, class_names = split.videos, split.class_names
+    class_scores = None
+    if ev.classifier_file is not None:
+        class_scores = load_video_class_scores(ev.classifier_file, class_names)
+    elif data.class_agnostic:
+        # proposals without a classifier: evaluate them against class-agnostic ground truth
+        class_names = ("action",)
+        ground_truth = {
+            vid: dataclasses.replace(gt, labels=torch.zeros_like(gt.labels))
+            for vid, gt in ground_truth.items()
+        }
+    assert ev.tiou_thresholds is not None  # resolved
+    return EvaluationJob(
+        loader,
+        ground_truth,
+        class_names,
+        ev.tiou_thresholds,
+        device=device,
+        precision=precision,
+        postprocessing=build_postprocessing(config),
+        class_scores=class_scores,
+        top_k=ev.classifier_top_k,
+        fusion=ev.classifier_fusion,
+        ambiguous=ev.ambiguous,
+        progress=config.train.progress,
+    )
+
+
+def eval_loader(
+    config: ExperimentConfig, dataset: Dataset[VideoSample], pad: int
+) -> DataLoader[VideoSample]:
+    """The evaluation loader (no shuffle, every sample kept)."""
+    return build_loader(
+        dataset,
+        batch_size=config.eval.batch_size,
+        shuffle=False,
+        num_workers=config.data.num_workers,
+        seed=config.train.seed,
+        pad_multiple=pad,
+    )
+
+
+def write_evaluation(
+    out_dir: Path,
+    detections: Sequence[Detections],
+    result: EvaluationResult,
+    class_names: Sequence[str],
+    meta: dict[str, Any],
+) -> tuple[Path, Path]:
+    """Write ``predictions.json`` (ActivityNet results format) and ``report.json`` / ``.txt``.
+
+    Returns:
+        The predictions file and the JSON report.
+    """
+    predictions, report = out_dir / "predictions.json", out_dir / "report.json"
+    write_predictions_json(predictions, detections, class_names)
+    write_text_atomic(report, json.dumps({**result.to_dict(), "meta": meta}, indent=2))
+    write_text_atomic(out_dir / "report.txt", result.format_table() + "\n")
+    return predictions, report
+
+
+def save_resolved_config(config: ExperimentConfig, path: Path, command: str) -> None:
+    """Save the resolved config beside a run, with the command that produced it."""
+    if is_main_process():
+        save_config(config, path, header=f"resolved config of: {command}")

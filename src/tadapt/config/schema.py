@@ -1,0 +1,356 @@
+"""The experiment configuration: frozen dataclasses, one per concern.
+
+An :class:`ExperimentConfig` is what a YAML preset holds (``tadapt/presets/*.yaml``) after
+:func:`tadapt.config.load_config` has read it and applied the command line's dotted overrides.
+Fields left ``None`` that follow from others (the number of classes, the tIoU thresholds, the
+position-table length, the synthetic data's folders) are filled by
+:func:`tadapt.config.resolve`, which returns a new object: a config is never mutated.
+
+Defaults are ActionFormer's THUMOS-14 I3D settings (``configs/thumos_i3d.yaml`` and
+``libs/core/config.py`` of happyharrycn/actionformer_release), with a provenance comment where
+a number comes from a paper or a reference codebase. Only the command-line layer
+(``tadapt.cli``) reads these objects; it passes plain arguments to the constructors below it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "DataConfig",
+    "EvalConfig",
+    "ExperimentConfig",
+    "HeadConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "PostProcessConfig",
+    "Precision",
+    "SyntheticDataConfig",
+    "TrainConfig",
+]
+
+Precision = Literal["fp32", "bf16", "fp16", "amp"]
+"""``fp32``; ``bf16`` autocast; ``fp16`` autocast with a GradScaler (CUDA only); ``amp``: fp16 +
+GradScaler on CUDA, bf16 on CPU."""
+
+# ActionFormer libs/core/config.py regression_range (10000 there, infinity here)
+_THUMOS_RANGES: tuple[tuple[float, float], ...] = (
+    (0.0, 4.0),
+    (4.0, 8.0),
+    (8.0, 16.0),
+    (16.0, 32.0),
+    (32.0, 64.0),
+    (64.0, math.inf),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticDataConfig:
+    """Synthetic features generated before training when the files are missing.
+
+    See :mod:`tadapt.data.synthetic_features`; the subsets are ``training`` and ``validation``.
+
+    Attributes:
+        num_classes: number of action classes.
+        num_train_videos: videos of the ``training`` subset.
+        num_eval_videos: videos of the ``validation`` subset.
+        num_steps: ``(low, high)`` features per video.
+        instances_per_video: ``(low, high)`` action instances per video.
+        instance_steps: ``(low, high)`` features per instance.
+        signal: amplitude of the planted class pattern (noise std is 1).
+        ramp_steps: features over which a pattern fades in and out.
+        seed: seed of the generator (the same seed gives the same files).
+        cache_dir: where to write them; ``None``: ``<run dir>/synthetic_features``.
+    """
+
+    num_classes: int = 4
+    num_train_videos: int = 32
+    num_eval_videos: int = 16
+    num_steps: tuple[int, int] = (96, 128)
+    instances_per_video: tuple[int, int] = (1, 3)
+    instance_steps: tuple[int, int] = (8, 24)
+    signal: float = 5.0
+    ramp_steps: int = 1
+    seed: int = 0
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Pre-extracted features (one ``(T, C)`` file per video) and their annotation file.
+
+    Attributes:
+        dataset: the benchmark family; chooses the tIoU thresholds (``thumos14``,
+            ``activitynet``, ... see :data:`tadapt.evaluation.TIOU_PRESETS`).
+        annotation_file: any annotation file :func:`tadapt.io.load_annotations` reads.
+        category_file: a class list, one name per line (OpenTAD ``category_idx.txt``).
+        feature_dir: folder of ``file_prefix + video_id + file_ext`` feature files.
+        file_ext: ``.npy`` or ``.pt``.
+        file_prefix: file-name prefix before the video id (ActivityNet TSP: ``v_``).
+        train_split: subset to train on (aliases ``train`` / ``val`` / ``test`` are mapped per
+            annotation format, see ``docs/formats.md``).
+        eval_split: subset to evaluate on.
+        feature_dim: ``C`` of the features.
+        feat_stride: frames between consecutive features.
+        num_frames: frames per feature clip.
+        fps: frame rate of the features; ``None``: each video's fps from the annotation file.
+        max_seq_len: training window, in features (random truncation); with ``resize``, the
+            fixed length every video is resized to.
+        trunc_thresh: a truncated instance is kept when this fraction of it is in the window.
+        crop_ratio: ``(low, high)`` random shortening of videos that fit in the window.
+        resize: resize every video's features to ``max_seq_len`` (ActivityNet).
+        resize_min_gt_fraction: with ``resize``, training ignores instances shorter than this
+            fraction of the video (OpenTAD ``filter_gt``).
+        eval_window: evaluate on sliding windows of this many features (``None``: each video
+            whole, as ActionFormer).
+        eval_overlap: overlap of the evaluation windows.
+        class_agnostic: train one "action" class (ActivityNet with an external classifier).
+        num_workers: DataLoader worker processes.
+        on_error: ``raise`` on a missing or unreadable feature file, or ``skip`` the video.
+        synthetic: generate synthetic features (the tiny preset); ``None`` for real data.
+    """
+
+    dataset: str = "thumos14"
+    annotation_file: str | None = None
+    category_file: str | None = None
+    feature_dir: str | None = None
+    file_ext: str = ".npy"
+    file_prefix: str = ""
+    train_split: str = "train"
+    eval_split: str = "test"
+    feature_dim: int = 2048  # ActionFormer thumos_i3d input_dim (two-stream I3D)
+    feat_stride: int = 4  # ActionFormer thumos_i3d feat_stride
+    num_frames: int = 16  # ActionFormer thumos_i3d num_frames
+    fps: float | None = None
+    max_seq_len: int = 2304  # ActionFormer thumos_i3d max_seq_len
+    trunc_thresh: float = 0.5  # ActionFormer thumos_i3d trunc_thresh
+    crop_ratio: tuple[float, float] | None = (0.9, 1.0)  # ActionFormer thumos_i3d crop_ratio
+    resize: bool = False
+    resize_min_gt_fraction: float = 0.01  # OpenTAD AnetResizeDataset filter_gt (1 %)
+    eval_window: int | None = None
+    eval_overlap: float = 0.5
+    class_agnostic: bool = False
+    num_workers: int = 2
+    on_error: Literal["raise", "skip"] = "raise"
+    synthetic: SyntheticDataConfig | None = None
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The shared classification and regression heads.
+
+    Attributes:
+        num_layers: convolutions per head, the output one included.
+        kernel_size: temporal kernel of the head convolutions.
+        dim: hidden channels (``None``: the model's ``embed_dim``).
+        prior_prob: initial foreground probability of the classifier.
+    """
+
+    num_layers: int = 3  # ActionFormer head_num_layers
+    kernel_size: int = 3  # ActionFormer head_kernel_size
+    dim: int | None = None  # ActionFormer head_dim (= embd_dim)
+    prior_prob: float = 0.01  # ActionFormer train_cfg cls_prior_prob
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Focal + DIoU losses with the EMA normaliser.
+
+    Attributes:
+        focal_alpha: focal loss alpha.
+        focal_gamma: focal loss gamma.
+        reg_weight: regression loss weight (``<= 0``: balanced automatically).
+        label_smoothing: classification label smoothing.
+        norm_init: initial value of the loss normaliser.
+        norm_momentum: momentum of the loss normaliser.
+    """
+
+    focal_alpha: float = 0.25  # ActionFormer sigmoid_focal_loss
+    focal_gamma: float = 2.0  # ActionFormer sigmoid_focal_loss
+    reg_weight: float = 1.0  # ActionFormer train_cfg loss_weight
+    label_smoothing: float = 0.0  # ActionFormer train_cfg label_smoothing
+    norm_init: float = 100.0  # ActionFormer thumos_i3d init_loss_norm
+    norm_momentum: float = 0.9  # ActionFormer PtTransformer loss_normalizer_momentum
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ActionFormer detector (:func:`tadapt.detection.build_actionformer`).
+
+    Attributes:
+        num_classes: ``K``; ``None``: the annotation file's classes (1 when class-agnostic).
+        embed_dim: channels of the embedding, pyramid and neck.
+        num_heads: attention heads.
+        arch: ``(embedding convs, stem blocks, branch blocks)``: ``arch[2] + 1`` levels.
+        window_size: local attention window, one for all levels or one per level; ``-1``:
+            global attention.
+        regression_ranges: one ``[low, high]`` per level, in features (``.inf`` allowed).
+        use_abs_pe: sinusoidal absolute position encoding.
+        max_seq_len: length of the position table; ``None``: ``data.max_seq_len``.
+        proj_drop: dropout in the Transformer blocks.
+        path_drop: stochastic depth in the Transformer blocks.
+        center_sample_radius: centre sampling radius in strides (``None``: whole instance).
+        head: the heads.
+        loss: the losses.
+    """
+
+    num_classes: int | None = None
+    embed_dim: int = 512  # ActionFormer embd_dim
+    num_heads: int = 4  # ActionFormer n_head
+    arch: tuple[int, int, int] = (2, 2, 5)  # ActionFormer backbone_arch
+    window_size: int | tuple[int, ...] = 19  # ActionFormer thumos_i3d n_mha_win_size
+    regression_ranges: tuple[tuple[float, float], ...] = _THUMOS_RANGES
+    use_abs_pe: bool = False  # ActionFormer use_abs_pe
+    max_seq_len: int | None = None
+    proj_drop: float = 0.0  # ActionFormer TransformerBlock proj_pdrop as built by the backbone
+    path_drop: float = 0.1  # ActionFormer train_cfg droppath
+    center_sample_radius: float | None = 1.5  # ActionFormer train_cfg center_sample_radius
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with a linear-warmup + cosine schedule stepped every optimizer step.
+
+    Attributes:
+        lr: learning rate of every parameter not matched by ``module_lrs``.
+        weight_decay: decoupled weight decay (not applied to norms, biases, scales and the
+            ``no_weight_decay()`` names of a module).
+        betas: AdamW betas.
+        eps: AdamW epsilon.
+        module_lrs: parameter-name prefix -> learning rate (the longest matching prefix
+            wins), e.g. ``{backbone: 0.0, backbone.adapters: 1.0e-4}``.
+        warmup_epochs: epochs of linear warmup from 0, part of ``train.epochs``.
+        min_lr_ratio: the cosine ends at ``lr * min_lr_ratio``.
+        clip_grad_norm: clip the global gradient L2 norm to this (``None``: no clipping).
+    """
+
+    lr: float = 1e-4  # ActionFormer thumos_i3d learning_rate
+    weight_decay: float = 0.05  # ActionFormer thumos_i3d weight_decay
+    betas: tuple[float, float] = (0.9, 0.999)  # torch AdamW default, as ActionFormer
+    eps: float = 1e-8  # torch AdamW default
+    module_lrs: dict[str, float] = field(default_factory=dict)
+    warmup_epochs: int = 5  # ActionFormer opt warmup_epochs
+    min_lr_ratio: float = 0.0  # ActionFormer LinearWarmupCosineAnnealingLR eta_min 1e-8 ~ 0
+    clip_grad_norm: float | None = 1.0  # ActionFormer train_cfg clip_grad_l2norm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop.
+
+    Attributes:
+        epochs: total epochs, warmup included.
+        batch_size: the *global* batch per optimizer step: each of ``N`` processes loads
+            ``batch_size / (N * grad_accum_steps)`` samples per forward pass.
+        grad_accum_steps: forward/backward passes per optimizer step.
+        ema_decay: decay of the model EMA (``None``: no EMA).
+        precision: see :data:`Precision`.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        seed: seed of every generator (Python, numpy, torch, data order and augmentation).
+        deterministic: ask torch for deterministic algorithms (slower on GPU).
+        eval_interval: evaluate every this many epochs (0: only after the last epoch).
+        eval_start_epoch: first epoch (1-based) that may be evaluated.
+        checkpoint_interval_steps: also save ``last.pt`` every this many optimizer steps
+            (0: at the end of every epoch only).
+        log_interval: optimizer steps between two training-metric records.
+        tensorboard: also write TensorBoard events (needs the ``tensorboard`` package).
+        progress: show progress bars.
+    """
+
+    epochs: int = 35  # ActionFormer thumos_i3d: 30 epochs + 5 warmup
+    batch_size: int = 2  # ActionFormer thumos_i3d loader batch_size
+    grad_accum_steps: int = 1
+    ema_decay: float | None = 0.999  # ActionFormer train.py ModelEma decay
+    precision: Precision = "fp32"
+    device: str = "auto"
+    seed: int = 1234567891  # ActionFormer libs/core/config.py init_rand_seed
+    deterministic: bool = False
+    eval_interval: int = 0
+    eval_start_epoch: int = 1
+    checkpoint_interval_steps: int = 0
+    log_interval: int = 10
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class PostProcessConfig:
+    """Decoding and NMS (:class:`tadapt.detection.PostProcessing`, same field names).
+
+    Attributes:
+        pre_nms_threshold: per level, keep scores above this.
+        pre_nms_topk: per level, then keep at most this many candidates.
+        duration_threshold: drop segments not longer than this (features).
+        nms_method: ``hard``, ``linear`` or ``gaussian`` (Soft-NMS).
+        iou_threshold: tIoU threshold of hard NMS and linear Soft-NMS.
+        sigma: width of the gaussian Soft-NMS decay.
+        min_score: drop detections scoring below this.
+        max_segments: detections kept per video (``None``: all).
+        multiclass: suppress within a class only.
+        voting_threshold: tIoU of score voting; ``None`` disables it. ActionFormer and
+            OpenTAD skip voting in multi-class mode, so reproducing them needs ``None`` there.
+    """
+
+    pre_nms_threshold: float = 0.001  # ActionFormer test_cfg pre_nms_thresh
+    pre_nms_topk: int = 2000  # ActionFormer thumos_i3d pre_nms_topk
+    duration_threshold: float = 0.05  # ActionFormer test_cfg duration_thresh
+    nms_method: Literal["hard", "linear", "gaussian"] = "gaussian"  # ActionFormer soft NMS
+    iou_threshold: float = 0.1  # ActionFormer test_cfg iou_threshold
+    sigma: float = 0.5  # ActionFormer test_cfg nms_sigma
+    min_score: float = 0.001  # ActionFormer thumos_i3d min_score
+    max_segments: int | None = 200  # ActionFormer thumos_i3d max_seg_num
+    multiclass: bool = True  # ActionFormer thumos_i3d multiclass_nms
+    voting_threshold: float | None = None  # ActionFormer's multi-class NMS skips voting
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation: inference settings, external classifier, mAP thresholds.
+
+    Attributes:
+        use_ema: evaluate the EMA weights when there are any.
+        batch_size: videos (or windows) per inference batch on each process.
+        tiou_thresholds: ``None``: the conventional ones of ``data.dataset``.
+        ambiguous: THUMOS ``Ambiguous`` regions: ``remove`` (ActionFormer, OpenTAD) or
+            ``ignore_fp`` (the THUMOS MATLAB kit).
+        classifier_file: video-level class scores (CUHK / OpenTAD JSON) that turn a
+            class-agnostic detector's proposals into class detections.
+        classifier_top_k: classes per proposal.
+        classifier_fusion: ``multiply`` (AdaTAD, OpenTAD CUHK) or ``sqrt`` (ActionFormer).
+        postprocess: decoding and NMS.
+    """
+
+    use_ema: bool = True  # ActionFormer evaluates the EMA model
+    batch_size: int = 1  # ActionFormer evaluates one whole video at a time
+    tiou_thresholds: tuple[float, ...] | None = None
+    ambiguous: Literal["remove", "ignore_fp"] = "remove"
+    classifier_file: str | None = None
+    classifier_top_k: int = 2  # ActionFormer / OpenTAD top-2 classes per proposal
+    classifier_fusion: Literal["multiply", "sqrt"] = "multiply"
+    postprocess: PostProcessConfig = field(default_factory=PostProcessConfig)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: what to train on, the model, how to train and how to evaluate.
+
+    Attributes:
+        name: the experiment's name (the default run folder is ``runs/<name>``).
+        data: features and annotations.
+        model: the detector.
+        optim: optimizer and schedule.
+        train: the training loop.
+        eval: inference and evaluation.
+    """
+
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,128 @@
+"""Checkpoints that resume exactly: atomic writes, RNG states, plain-data payloads.
+
+A checkpoint is one ``torch.save`` file holding a dict of tensors and plain Python values only,
+so :func:`load_checkpoint` reads it with ``weights_only=True`` (no arbitrary code runs when a
+file is loaded). The trainer stores
+
+* ``model``, ``ema``: state dicts (the EMA is ``None`` without one);
+* ``optimizer``, ``scheduler``, ``scaler``: their state dicts;
+* ``rng``: Python, numpy, torch CPU and CUDA generator states (:func:`capture_rng_state`);
+* ``state``: epoch, step, step within the epoch, best metric so far;
+* ``config``: the resolved configuration as nested dicts;
+* ``version``: :data:`CHECKPOINT_VERSION`.
+
+:func:`save_checkpoint` writes a temporary file in the same folder, flushes it to disk and
+renames it over the target (:func:`os.replace` is atomic), so a crash mid-write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import random
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "capture_rng_state",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+]
+
+CHECKPOINT_VERSION = 1
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The states of Python's, numpy's and torch's (CPU and CUDA) global generators."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "python": {"version": version, "state": list(internal), "gauss": gauss},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore generator states from :func:`capture_rng_state`.
+
+    CUDA states are restored when this machine has as many devices as the saving one.
+    """
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(
+        (
+            npy["name"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` (plus ``version``) to ``path`` atomically.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({**payload, "version": CHECKPOINT_VERSION}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        ValueError: the file is missing, not a tadapt checkpoint, or of a newer version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path}: not a readable tadapt checkpoint ({err})") from err
+    if not isinstance(payload, dict) or "model" not in payload or "version" not in payload:
+        raise ValueError(f"{path}: not a tadapt checkpoint (expected 'model' and 'version')")
+    if payload["version"] > CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint version {payload['version']} is newer than this tadapt "
+            f"({CHECKPOINT_VERSION}); upgrade tadapt"
+        )
+    return dict(payload)
