@@ -22,3 +22,5 @@ def test_synth_then_check_data_then_list(tmp_path, capsys):
     assert missing.stem in capsys.readouterr().out
     assert main(["list", "backbones"]) == 0
     assert "videomaev2_giant_patch14" in capsys.readouterr().out
+    assert main(["list", "presets"]) == 0
+    assert "tiny_synthetic_features" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from tadapt.backbones import create_backbone, list_backbones, list_pretrained_cfgs
+from tadapt.config import list_presets, preset_path
 
 __all__ = ["add_parser", "backbone_rows", "run"]
 
@@ -53,7 +54,16 @@ def _list_backbones() -> None:
     _print_table(header, backbone_rows())
 
 
-_KINDS: dict[str, Callable[[], None]] = {"backbones": _list_backbones}
+def _list_presets() -> None:
+    rows = []
+    for name in list_presets():
+        # the preset's first comment line says what it reproduces
+        first = preset_path(name).read_text(encoding="utf-8").splitlines()[0]
+        rows.append([name, first.lstrip("# ").strip()])
+    _print_table(["preset", "what it is"], rows)
+
+
+_KINDS: dict[str, Callable[[], None]] = {"backbones": _list_backbones, "presets": _list_presets}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
