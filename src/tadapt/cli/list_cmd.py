@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from tadapt.adapters import get_strategy, list_strategies
 from tadapt.backbones import create_backbone, list_backbones, list_pretrained_cfgs
 from tadapt.config import list_presets, preset_path
 
@@ -63,14 +64,27 @@ def _list_presets() -> None:
     _print_table(["preset", "what it is"], rows)
 
 
-_KINDS: dict[str, Callable[[], None]] = {"backbones": _list_backbones, "presets": _list_presets}
+def _list_strategies() -> None:
+    rows = []
+    for name in list_strategies():
+        strategy = get_strategy(name)
+        no_grad = "yes" if strategy.no_grad else "no"
+        rows.append([name, strategy.trains, no_grad, strategy.checkpoint, strategy.description])
+    _print_table(["strategy", "trains", "no_grad", "checkpoint", "what it does"], rows)
+
+
+_KINDS: dict[str, Callable[[], None]] = {
+    "backbones": _list_backbones,
+    "presets": _list_presets,
+    "strategies": _list_strategies,
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``tadapt list``."""
     parser = subparsers.add_parser(
         "list",
-        help="list registered names (backbones)",
+        help="list registered names (backbones, strategies, presets)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
