@@ -1,5 +1,6 @@
 """The ActionFormer-style detector: pyramid encoder, shared heads, assignment, losses, inference."""
 
+from tadapt.detection.backbone_features import BackboneFeatures
 from tadapt.detection.detector import (
     FeatureExtractor,
     HeadOutputs,
@@ -35,6 +36,7 @@ from tadapt.detection.targets import PointTargets, assign_targets, assign_video_
 
 __all__ = [
     "THUMOS_REGRESSION_RANGES",
+    "BackboneFeatures",
     "ClassificationHead",
     "ConvEmbedding",
     "DetectionLoss",
