@@ -188,3 +188,15 @@ def test_thumos_preset_reads_the_real_actionformer_annotation_file(tmp_path):
         tmp_path / "run" / "predictions.json", annotations.class_names
     )
     assert sorted(predictions) == sorted(chosen[4:])
+
+
+def test_train_reports_trainable_parameters_through_the_entry_point(tmp_path, caplog):
+    from tadapt.cli.main import main
+
+    argv = ["train", "tiny_synthetic_features", "train.epochs=1", "train.progress=false"]
+    with caplog.at_level("INFO", logger="tadapt.cli.train"):
+        assert main([*argv, "--out-dir", str(tmp_path / "run")]) == 0
+    lines = [r.getMessage() for r in caplog.records if "trainable parameters" in r.getMessage()]
+    assert lines
+    assert lines[0].endswith("(100.00%)")  # head-only on features: every parameter trains
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()

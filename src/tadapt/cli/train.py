@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tadapt.adapters import trainable_parameter_report
 from tadapt.cli.experiment import (
     EvaluationJob,
     build_datasets,
@@ -151,6 +152,7 @@ def train_experiment(
         save_resolved_config(config, run_dir / "config.yaml", command)
 
         model = build_model(config).to(device)
+        logger.info("%s", trainable_parameter_report(model).summary())
         pad = model.encoder.size_divisor
         train_set, eval_set = build_datasets(config, annotations)
         assert train_set is not None
