@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from tadapt.backbones import autocast_context
 from tadapt.data.base import DataError, find_files
 from tadapt.data.transforms import ClipTransform
-from tadapt.io import VideoError, VideoReader
+from tadapt.io import VideoError, VideoReader, atomic_path
 
 __all__ = [
     "ExtractionReport",
@@ -149,17 +148,6 @@ def extract_video_features(
     return torch.cat(features).numpy()
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def extract_features(
     backbone: FeatureBackbone,
     video_ids: Iterable[str],
@@ -215,6 +203,7 @@ def extract_features(
             _logger.warning("skipping %s: %s", vid, err)
             report.failed[vid] = str(err)
             continue
-        _save_atomic(target, feats)
+        with atomic_path(target) as tmp, tmp.open("wb") as handle:
+            np.save(handle, feats)
         report.written.append(vid)
     return report

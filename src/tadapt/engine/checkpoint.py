@@ -18,17 +18,17 @@ previous checkpoint intact.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import random
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from tadapt.io import atomic_path
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -88,19 +88,10 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     Raises:
         OSError: the folder cannot be written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({**payload, "version": CHECKPOINT_VERSION}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        torch.save({**payload, "version": CHECKPOINT_VERSION}, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(

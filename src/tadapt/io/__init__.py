@@ -9,7 +9,7 @@ from tadapt.io.annotations import (
     detect_format,
     load_annotations,
 )
-from tadapt.io.atomic import write_text_atomic
+from tadapt.io.atomic import atomic_path, write_text_atomic
 from tadapt.io.frame_cache import FrameCache
 from tadapt.io.predictions import load_predictions, write_predictions_csv, write_predictions_json
 from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
@@ -24,6 +24,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "VideoReader",
+    "atomic_path",
     "detect_format",
     "load_annotations",
     "load_predictions",

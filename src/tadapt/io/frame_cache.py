@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from tadapt.io.atomic import write_text_atomic
+from tadapt.io.atomic import atomic_path, write_text_atomic
 from tadapt.io.video import VideoError, VideoInfo, VideoReader
 
 __all__ = ["FORMAT_VERSION", "FrameCache"]
@@ -195,20 +194,13 @@ class FrameCache:
         start = time.perf_counter()
         with VideoReader(path, short_side=short_side) as reader:
             shape = (reader.info.num_frames, *reader.output_size, 3)
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".tmp.npy")
-            os.close(fd)
-            try:
+            # the memmap writer needs a name ending in .npy; readable by all (shared caches)
+            with atomic_path(self.root / f"{name}.npy", suffix=".tmp.npy") as tmp:
                 array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
                 for i, frame in enumerate(reader.iter_frames()):
                     array[i] = frame
                 array.flush()
                 del array
-                os.chmod(tmp, 0o644)  # mkstemp makes 0o600; caches are shared between users
-                os.replace(tmp, self.root / f"{name}.npy")
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
             meta = {"key": key, "shape": list(shape), "info": _info_to_json(reader.info)}
         write_text_atomic(self.root / f"{name}.json", json.dumps(meta, indent=1) + "\n")
         logger.info(
