@@ -22,11 +22,12 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch.utils.data import Dataset
 
+from tadapt.data.sampling import Window
 from tadapt.io import Annotations
 from tadapt.io.video import VideoError
 from tadapt.structures import GroundTruth, VideoSample
@@ -153,11 +154,26 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
 
+class DatasetItem(Protocol):
+    """One item of a dataset: a video, and (sliding windows) the window of it."""
+
+    @property
+    def video_id(self) -> str:
+        """The video's identifier."""
+        ...
+
+    @property
+    def window(self) -> Window | None:
+        """The window of the video (sliding windows), else ``None``."""
+        ...
+
+
 class TADDataset(Dataset[VideoSample]):
     """Base of the datasets: videos of one split, the error policy and per-item seeding.
 
-    Subclasses implement ``_num_items()`` and ``_load(index, generator)``; this class adds the
-    error policy and the per-item generator around ``_load``.
+    Subclasses fill ``self._items`` (one :class:`DatasetItem` per item) and implement
+    ``_load(index, generator)``; this class adds the error policy and the per-item generator
+    around ``_load``.
 
     Args:
         annotations: the annotations of one split (``load_annotations(...).split(name)``).
@@ -165,6 +181,8 @@ class TADDataset(Dataset[VideoSample]):
         on_error: ``"raise"`` or ``"skip"`` (module docstring).
         seed: base seed of the per-item generators.
     """
+
+    _items: Sequence[DatasetItem]
 
     def __init__(
         self,
@@ -192,7 +210,12 @@ class TADDataset(Dataset[VideoSample]):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self._num_items()
+        return len(self._items)
+
+    def item_info(self, index: int) -> tuple[str, Window | None]:
+        """The video id and (sliding windows) the window of item ``index``, without loading."""
+        item = self._items[index]
+        return item.video_id, item.window
 
     def __getitem__(self, index: int) -> VideoSample:
         """Item ``index``; under ``on_error="skip"`` the next loadable one if it fails."""
@@ -206,9 +229,6 @@ class TADDataset(Dataset[VideoSample]):
             except (VideoError, DataError) as exc:
                 logger.warning("skipping item %d (%s); trying the next item", j, exc)
         raise DataError(f"{self.annotations.source}: no item of this dataset could be loaded")
-
-    def _num_items(self) -> int:
-        raise NotImplementedError
 
     def _load(self, index: int, generator: torch.Generator) -> VideoSample:
         raise NotImplementedError

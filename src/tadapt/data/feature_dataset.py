@@ -119,6 +119,8 @@ class FeatureDataset(TADDataset):
         DataError: missing files under ``on_error="raise"``, or videos without a frame rate.
     """
 
+    _items: list[_Item]
+
     def __init__(
         self,
         annotations: Annotations,
@@ -174,14 +176,6 @@ class FeatureDataset(TADDataset):
                 continue
             items += [_Item(vid, path, rates[vid], w) for w in sliding_windows(length, config)]
         return items
-
-    def _num_items(self) -> int:
-        return len(self._items)
-
-    def item_info(self, index: int) -> tuple[str, Window | None]:
-        """The video id and (sliding windows) the window of item ``index``, without loading."""
-        item = self._items[index]
-        return item.video_id, item.window
 
     def to_grid(self, seconds: torch.Tensor, fps: float) -> torch.Tensor:
         """Seconds -> feature grid, ``(t * fps - 0.5 * num_frames) / feat_stride``."""

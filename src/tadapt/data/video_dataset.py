@@ -146,6 +146,8 @@ class VideoDataset(TADDataset):
         VideoError: a video cannot be probed under ``on_error="raise"`` (sliding windows).
     """
 
+    _items: list[_Item]
+
     def __init__(
         self,
         annotations: Annotations,
@@ -201,14 +203,6 @@ class VideoDataset(TADDataset):
             positions = num_grid_positions(meta.num_frames, self.frame_stride)
             items += [_Item(vid, path, w, meta) for w in sliding_windows(positions, config)]
         return items
-
-    def _num_items(self) -> int:
-        return len(self._items)
-
-    def item_info(self, index: int) -> tuple[str, Window | None]:
-        """The video id and (sliding windows) the window of item ``index``, without decoding."""
-        item = self._items[index]
-        return item.video_id, item.window
 
     def _load(self, index: int, generator: torch.Generator) -> VideoSample:
         item = self._items[index]
