@@ -14,7 +14,7 @@ from torch import nn
 
 from tadapt.backbones.tokens import TokenLayout
 
-__all__ = ["PlainAdapter", "bottleneck_width"]
+__all__ = ["PlainAdapter", "bottleneck_width", "init_bottleneck"]
 
 
 def bottleneck_width(dim: int, ratio: float) -> int:
@@ -34,6 +34,18 @@ def bottleneck_width(dim: int, ratio: float) -> int:
             "use a ratio in (0, 1], e.g. 0.25"
         )
     return hidden
+
+
+def init_bottleneck(down: nn.Linear, up: nn.Linear, gamma: nn.Parameter) -> None:
+    """AdaTAD's bottleneck init: down trunc-normal std 0.02, zero biases, zero up, gamma 1.
+
+    The zero up-projection makes the adapter start as the identity.
+    """
+    nn.init.trunc_normal_(down.weight, std=0.02)  # std 0.02: OpenTAD vit_adapter.py
+    nn.init.zeros_(down.bias)
+    nn.init.zeros_(up.weight)
+    nn.init.zeros_(up.bias)
+    nn.init.ones_(gamma)
 
 
 class PlainAdapter(nn.Module):
@@ -58,13 +70,8 @@ class PlainAdapter(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """AdaTAD's init: down trunc-normal std 0.02, zero biases, zero up-projection."""
-        nn.init.trunc_normal_(self.down.weight, std=0.02)  # std 0.02: OpenTAD vit_adapter.py
-        nn.init.zeros_(self.down.bias)
-        # zero up-projection: the adapter starts as the identity
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-        nn.init.ones_(self.gamma)
+        """AdaTAD's init: see :func:`init_bottleneck`."""
+        init_bottleneck(self.down, self.up, self.gamma)
 
     def adapter_params(self) -> list[str]:
         """Names (relative to this module) of the parameters that train: all of them."""

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from tadapt.adapters.plain import bottleneck_width
+from tadapt.adapters.plain import bottleneck_width, init_bottleneck
 from tadapt.backbones.tokens import TokenLayout
 
 __all__ = ["TemporalInformativeAdapter"]
@@ -65,16 +65,12 @@ class TemporalInformativeAdapter(nn.Module):
         (fan_out = kernel * out_channels / groups: ``kernel_size`` for the depthwise conv,
         ``c`` for the pointwise one). All biases zero; gamma one.
         """
-        nn.init.trunc_normal_(self.down.weight, std=0.02)
-        nn.init.zeros_(self.down.bias)
+        init_bottleneck(self.down, self.up, self.gamma)
         for conv in (self.dwconv, self.pwconv):
             fan_out = conv.kernel_size[0] * conv.out_channels // conv.groups
             nn.init.normal_(conv.weight, mean=0.0, std=math.sqrt(2.0 / fan_out))
             assert conv.bias is not None
             nn.init.zeros_(conv.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-        nn.init.ones_(self.gamma)
 
     def adapter_params(self) -> list[str]:
         """Names (relative to this module) of the parameters that train: all of them."""
