@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from tadapt.io.atomic import atomic_path, write_text_atomic
-from tadapt.io.video import VideoError, VideoInfo, VideoReader
+from tadapt.io.video import VideoError, VideoInfo, VideoReader, stat_video
 
 __all__ = ["FORMAT_VERSION", "FrameCache"]
 
@@ -154,12 +154,7 @@ class FrameCache:
     @staticmethod
     def _key(path: str, short_side: int | None) -> dict[str, Any]:
         """What an entry must match: the file's identity and version, and decode settings."""
-        try:
-            st = os.stat(path)
-        except FileNotFoundError as err:
-            raise VideoError(path, "no such file") from err
-        except OSError as err:
-            raise VideoError(path, f"cannot read ({err.strerror or err})") from err
+        st = stat_video(path)
         return {
             "source": os.path.realpath(path),
             "size": st.st_size,

@@ -59,7 +59,7 @@ from av.video.reformatter import VideoReformatter
 if TYPE_CHECKING:
     from tadapt.io.frame_cache import FrameCache
 
-__all__ = ["VideoError", "VideoInfo", "VideoReader", "probe_video", "uniform_indices"]
+__all__ = ["VideoError", "VideoInfo", "VideoReader", "probe_video", "stat_video", "uniform_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -290,14 +290,19 @@ def _cached_index(path: str, size: int, mtime_ns: int) -> _Index:
     return _build_index(path)
 
 
-def _index_for(path: str) -> tuple[_Index, VideoInfo]:
-    """The cached index of ``path`` (rebuilt when the file changed) and its info for ``path``."""
+def stat_video(path: str) -> os.stat_result:
+    """``os.stat`` of a video file, failures as a :class:`VideoError` naming it."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except FileNotFoundError as err:
         raise VideoError(path, "no such file") from err
     except OSError as err:
         raise VideoError(path, f"cannot read ({err.strerror or err})") from err
+
+
+def _index_for(path: str) -> tuple[_Index, VideoInfo]:
+    """The cached index of ``path`` (rebuilt when the file changed) and its info for ``path``."""
+    st = stat_video(path)
     index = _cached_index(os.path.abspath(path), st.st_size, st.st_mtime_ns)
     return index, replace(index.info, path=path)  # report the path as the caller spelled it
 
