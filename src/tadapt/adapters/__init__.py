@@ -7,7 +7,9 @@ everything else; ``tadapt list strategies`` shows the registered names.
 from tadapt.adapters.base import (
     AdapterModule,
     AdapterStateError,
+    BlockInjector,
     ParameterReport,
+    SideFactory,
     TuningStrategy,
     adapter_state_dict,
     get_adapter_params,
@@ -18,6 +20,7 @@ from tadapt.adapters.base import (
 from tadapt.adapters.plain import PlainAdapter
 from tadapt.adapters.strategies import (
     apply_strategy,
+    build_side_network,
     get_strategy,
     list_strategies,
     register_strategy,
@@ -27,12 +30,15 @@ from tadapt.adapters.tia import TemporalInformativeAdapter
 __all__ = [
     "AdapterModule",
     "AdapterStateError",
+    "BlockInjector",
     "ParameterReport",
     "PlainAdapter",
+    "SideFactory",
     "TemporalInformativeAdapter",
     "TuningStrategy",
     "adapter_state_dict",
     "apply_strategy",
+    "build_side_network",
     "get_adapter_params",
     "get_strategy",
     "list_strategies",

@@ -22,8 +22,10 @@ __all__ = [
     "AdapterFactory",
     "AdapterModule",
     "AdapterStateError",
+    "BlockInjector",
     "ParamScope",
     "ParameterReport",
+    "SideFactory",
     "TuningStrategy",
     "adapter_state_dict",
     "get_adapter_params",
@@ -38,7 +40,22 @@ ParamScope = Literal["none", "adapters", "all"]
 """A set of backbone parameters: none of them, only the adapters', or all of them."""
 
 AdapterFactory = Callable[..., nn.Module]
-"""Builds one adapter as ``factory(dim, ratio=ratio)`` (e.g. ``PlainAdapter``)."""
+"""Builds one adapter as ``factory(dim, ratio=ratio, **options)`` (e.g. ``PlainAdapter``)."""
+
+BlockInjector = Callable[..., None]
+"""Changes one selected block in place as ``inject(block, **options)`` (LoRA wraps linears)."""
+
+SideFactory = Callable[..., nn.Module]
+"""Builds the side network of a no-grad backbone as ``factory(backbone, blocks, **options)``.
+
+The network's ``taps`` attribute lists the block indices it reads, ``tap_output`` says
+whether it wants them ``"pooled"`` or as ``"tokens"`` (see
+:meth:`tadapt.backbones.VisionTransformer.forward_intermediates`), and it is called as
+``side(tapped, last, layout, masks)`` -> ``(B, C, T')`` features, where ``tapped`` holds the
+detached outputs of the tapped blocks, ``last`` the last block's, ``layout`` is the pass's
+:class:`~tadapt.backbones.TokenLayout` and ``masks`` the ``(B, T')`` validity of the temporal
+token positions (``T' = n * t``; padding frames are False).
+"""
 
 
 @runtime_checkable
@@ -67,6 +84,9 @@ class TuningStrategy:
         checkpoint: which backbone parameters an adapter-only checkpoint holds (the head's
             are saved beside them by the trainer).
         adapter: builds the adapter placed in each selected block, ``None`` for none.
+        inject: changes each selected block in place (LoRA), ``None`` for none.
+        side: builds a side network fed by the no-grad backbone's tapped blocks (AdaTAD's
+            ladder, LoSA); its parameters live outside the backbone and always train.
     """
 
     name: str
@@ -75,13 +95,23 @@ class TuningStrategy:
     no_grad: bool
     checkpoint: ParamScope
     adapter: AdapterFactory | None = None
+    inject: BlockInjector | None = None
+    side: SideFactory | None = None
 
     def __post_init__(self) -> None:
         """Reject inconsistent records."""
-        if (self.adapter is not None) != (self.trains == "adapters"):
+        in_backbone = [f for f in (self.adapter, self.inject) if f is not None]
+        if len(in_backbone) > 1:
+            raise ValueError(f"strategy {self.name!r}: give an adapter factory or an injector")
+        if bool(in_backbone) != (self.trains == "adapters"):
             raise ValueError(
-                f"strategy {self.name!r}: an adapter factory goes with trains='adapters' "
-                f"(got trains={self.trains!r}, adapter={self.adapter!r})"
+                f"strategy {self.name!r}: an adapter factory or injector goes with "
+                f"trains='adapters' (got trains={self.trains!r})"
+            )
+        if self.side is not None and not (self.no_grad and not in_backbone):
+            raise ValueError(
+                f"strategy {self.name!r}: a side network reads a no_grad backbone without "
+                "adapters inside it"
             )
         if self.no_grad and self.trains != "none":
             raise ValueError(

@@ -18,13 +18,22 @@ import difflib
 import logging
 import warnings
 from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
 
 from tadapt.adapters.base import TuningStrategy, mark_trainable
 from tadapt.adapters.plain import PlainAdapter
 from tadapt.adapters.tia import TemporalInformativeAdapter
 from tadapt.backbones.videomae import Block, VisionTransformer
 
-__all__ = ["apply_strategy", "get_strategy", "list_strategies", "register_strategy"]
+__all__ = [
+    "apply_strategy",
+    "build_side_network",
+    "get_strategy",
+    "list_strategies",
+    "register_strategy",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +89,7 @@ def apply_strategy(
     *,
     blocks: Sequence[int] | None = None,
     ratio: float = 0.25,
+    **options: Any,
 ) -> VisionTransformer:
     """Insert a strategy's adapters into ``backbone`` and mark which parameters train.
 
@@ -88,9 +98,11 @@ def apply_strategy(
         name: a registered strategy name (see :func:`list_strategies`).
         blocks: indices of the blocks that get an adapter (negative count from the end),
             ``None`` for all blocks (AdaTAD's default; blocks 20-39 of 40 for ViT-g at 224 px).
-            Only for strategies with adapters.
+            For side strategies, the tapped blocks (see :func:`build_side_network`).
         ratio: adapter bottleneck width over the token width (1/4 in AdaTAD, 1/8 for its
             side variant).
+        **options: strategy-specific keyword arguments of the adapter factory or injector
+            (e.g. ``kernel_size`` for ``tia``, ``rank`` for ``lora``).
 
     Returns:
         ``backbone`` itself. New adapters are placed on the device and dtype of the block.
@@ -100,10 +112,7 @@ def apply_strategy(
             without adapters, or a block that already holds an adapter.
     """
     strategy = get_strategy(name)
-    if strategy.adapter is None:
-        if blocks is not None:
-            raise ValueError(f"strategy {name!r} inserts no adapters; leave blocks unset")
-    else:
+    if strategy.adapter is not None or strategy.inject is not None:
         indices = _resolve_blocks(blocks, backbone.depth)
         taken = [i for i in indices if backbone.blocks[i].adapter is not None]
         if taken:
@@ -113,12 +122,48 @@ def apply_strategy(
         for index in indices:
             block = backbone.blocks[index]
             assert isinstance(block, Block)
+            if strategy.inject is not None:
+                strategy.inject(block, **options)
+                continue
+            assert strategy.adapter is not None
             reference = block.norm1.weight
-            adapter = strategy.adapter(backbone.embed_dim, ratio=ratio)
+            adapter = strategy.adapter(backbone.embed_dim, ratio=ratio, **options)
             block.adapter = adapter.to(device=reference.device, dtype=reference.dtype)
+    elif blocks is not None and strategy.side is None:
+        raise ValueError(f"strategy {name!r} inserts no adapters; leave blocks unset")
     mark_trainable(backbone, strategy)
     _logger.debug("applied tuning strategy %r", name)
     return backbone
+
+
+def build_side_network(
+    backbone: VisionTransformer,
+    name: str,
+    *,
+    blocks: Sequence[int] | None = None,
+    ratio: float = 0.25,
+    **options: Any,
+) -> nn.Module | None:
+    """The side network of a side strategy (``tia_side``, ``losa``), ``None`` for the others.
+
+    Args:
+        backbone: the (no-grad) backbone whose blocks the network taps.
+        name: a registered strategy name.
+        blocks: the tapped block indices (negative count from the end); ``None``: the
+            strategy's default.
+        ratio: bottleneck width of the side adapters over the token width.
+        **options: strategy-specific keyword arguments of the side factory.
+
+    Returns:
+        The network, on the device and dtype of the backbone, or ``None``.
+    """
+    strategy = get_strategy(name)
+    if strategy.side is None:
+        return None
+    taps = None if blocks is None else _resolve_blocks(blocks, backbone.depth)
+    side = strategy.side(backbone, taps, ratio=ratio, **options)
+    reference = backbone.patch_embed.proj.weight
+    return side.to(device=reference.device, dtype=reference.dtype)
 
 
 register_strategy(

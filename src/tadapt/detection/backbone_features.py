@@ -2,11 +2,15 @@
 
 :class:`BackboneFeatures` is the detector's feature extractor in the end-to-end mode: it pads
 the frames to whole 16-frame chunks, runs the backbone (under ``no_grad`` when the tuning
-strategy says so, e.g. ``frozen``), and returns ``(B, C, T / tubelet)`` features with the
-matching validity mask. Feature position ``j`` covers input frames ``tubelet * j`` to
-``tubelet * j + tubelet - 1``; its centre, ``tubelet * j + (tubelet - 1) / 2``, is what
+strategy says so, e.g. ``frozen``), and returns ``(B, C, T')`` features with the matching
+validity mask. Without upsampling, feature position ``j`` covers input frames ``tubelet * j``
+to ``tubelet * j + tubelet - 1``; its centre, ``tubelet * j + (tubelet - 1) / 2``, is what
 ``temporal_offset`` records, so grid conversions stay in
 :meth:`tadapt.detection.TemporalDetector.to_feature_grid`.
+
+Side strategies (``tia_side``, ``losa``) run the backbone under ``no_grad``, tap some of its
+blocks and hand the detached taps to a *side network* that trains; no gradient ever reaches
+the backbone.
 """
 
 from __future__ import annotations
@@ -28,28 +32,78 @@ class BackboneFeatures(nn.Module):
     Args:
         backbone: the backbone module (adapters already inserted, ``requires_grad`` set by
             :func:`tadapt.adapters.apply_strategy`).
-        no_grad: run the backbone without autograd (the ``frozen`` strategy); the detector's
-            head still trains.
+        no_grad: run the backbone without autograd (``frozen`` and the side strategies); the
+            detector's head (and side network) still train.
+        side: a side network (:func:`tadapt.adapters.build_side_network`) fed by the tapped
+            blocks of the no-grad backbone; ``None`` uses the last block's pooled tokens.
+        temporal_upsample: linearly interpolate the features to this many times their length
+            (AdaTAD on THUMOS-14: 2, one feature per sampled frame for tubelet 2).
+        clips_per_pass: run a no-grad backbone on this many 16-frame chunks at a time, to bound
+            activation memory (``None``: all at once).
 
     Attributes:
-        temporal_stride: input frames per feature step (the backbone's tubelet size).
-        temporal_offset: input-frame position of feature step 0 (the tubelet's centre).
+        temporal_stride: input frames per feature step (``tubelet / temporal_upsample``).
+        temporal_offset: input-frame position of feature step 0 (the tubelet's centre without
+            upsampling).
         out_channels: feature channels ``C``.
+
+    Raises:
+        ValueError: a side network without ``no_grad``, or an upsampling factor that does not
+            divide the tubelet size.
     """
 
-    def __init__(self, backbone: VisionTransformer, *, no_grad: bool = False) -> None:
+    def __init__(
+        self,
+        backbone: VisionTransformer,
+        *,
+        no_grad: bool = False,
+        side: nn.Module | None = None,
+        temporal_upsample: int = 1,
+        clips_per_pass: int | None = None,
+    ) -> None:
         super().__init__()
+        if side is not None and not no_grad:
+            raise ValueError("a side network reads a no_grad backbone; set no_grad=True")
+        tubelet = backbone.tubelet_size
+        if temporal_upsample < 1 or tubelet % temporal_upsample:
+            raise ValueError(
+                f"temporal_upsample must divide the tubelet size {tubelet}, got {temporal_upsample}"
+            )
         self.backbone = backbone
+        self.side = side
         self.no_grad = no_grad
-        self.temporal_stride: int = backbone.tubelet_size
-        self.temporal_offset: float = (self.temporal_stride - 1) / 2
+        self.temporal_upsample = temporal_upsample
+        self.clips_per_pass = clips_per_pass if no_grad else None
+        self.temporal_stride: int = tubelet // temporal_upsample
+        # align_corners=False: new step j sits at old position (j + 0.5) / up - 0.5
+        self.temporal_offset: float = tubelet * (0.5 / temporal_upsample - 0.5) + (tubelet - 1) / 2
         self.chunk_frames: int = backbone.chunk_frames
         self.out_channels: int = backbone.embed_dim
+
+    def _features(self, inputs: Tensor, token_masks: Tensor) -> Tensor:
+        """Chunks ``(B, 3, T, H, W)``, masks ``(B, T / tubelet)`` -> ``(B, C, T / tubelet)``."""
+        if self.side is None:
+            grad = torch.no_grad() if self.no_grad else contextlib.nullcontext()
+            with grad:
+                return self.backbone.forward_features(inputs, clips_per_pass=self.clips_per_pass)
+        taps = list(self.side.taps)
+        with torch.no_grad():
+            outputs = self.backbone.forward_intermediates(
+                inputs,
+                [*taps, self.backbone.depth - 1],
+                output=self.side.tap_output,
+                clips_per_pass=self.clips_per_pass,
+            )
+        layout = self.backbone.token_layout(inputs.shape)
+        tapped = [out.detach() for out in outputs[:-1]]
+        features: Tensor = self.side(tapped, outputs[-1].detach(), layout, token_masks)
+        return features
 
     def forward(self, inputs: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, T, H, W)`` frames and ``(B, T)`` masks -> ``(B, C, T')``, ``(B, T')``.
 
-        ``T`` is zero-padded up to whole chunks; ``T' = ceil(T / chunk) * chunk / tubelet``.
+        ``T`` is zero-padded up to whole chunks;
+        ``T' = ceil(T / chunk) * chunk / tubelet * temporal_upsample``.
 
         Raises:
             ValueError: the inputs are not ``(B, 3, T, H, W)`` frames.
@@ -65,9 +119,15 @@ class BackboneFeatures(nn.Module):
             # (B, 3, T, H, W) -> (B, 3, padded, H, W): zero frames, masked out below
             inputs = F.pad(inputs, (0, 0, 0, 0, 0, padded - frames))
             masks = F.pad(masks, (0, padded - frames), value=False)
-        grad = torch.no_grad() if self.no_grad else contextlib.nullcontext()
-        with grad:
-            feats = self.backbone.forward_features(inputs)  # (B, C, padded / tubelet)
-        # a feature step is valid when every frame of its tubelet is
+        tubelet = self.backbone.tubelet_size
+        token_masks = masks.reshape(masks.shape[0], -1, tubelet).all(
+            dim=-1
+        )  # (B, padded / tubelet)
+        feats = self._features(inputs, token_masks).float()  # (B, C, padded / tubelet)
+        if self.temporal_upsample > 1:
+            feats = F.interpolate(
+                feats, scale_factor=self.temporal_upsample, mode="linear", align_corners=False
+            )
+        # a feature step is valid when every frame it covers is
         feat_masks = masks.reshape(masks.shape[0], -1, self.temporal_stride).all(dim=-1)
-        return feats.float(), feat_masks
+        return feats, feat_masks
