@@ -11,12 +11,15 @@ follow from it. Strategies are registered by name in :mod:`tadapt.adapters.strat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+from tadapt.backbones.tokens import TokenLayout
+from tadapt.backbones.videomae import IntermediateOutput
 
 __all__ = [
     "AdapterFactory",
@@ -26,6 +29,7 @@ __all__ = [
     "ParamScope",
     "ParameterReport",
     "SideFactory",
+    "SideNetwork",
     "TuningStrategy",
     "adapter_state_dict",
     "get_adapter_params",
@@ -64,6 +68,29 @@ class AdapterModule(Protocol):
 
     def adapter_params(self) -> list[str]:
         """Names, relative to the module, of the parameters that train under an adapter strategy."""
+        ...
+
+
+@runtime_checkable
+class SideNetwork(Protocol):
+    """What :class:`~tadapt.detection.BackboneFeatures` needs of a side network.
+
+    Attributes:
+        taps: indices of the backbone blocks it reads.
+        tap_output: ``"pooled"`` ``(B, C, T')`` or ``"tokens"`` ``(B * n, N, C)`` taps.
+    """
+
+    taps: Sequence[int]
+    tap_output: IntermediateOutput
+
+    def __call__(
+        self,
+        tapped: list[torch.Tensor],
+        last: torch.Tensor,
+        layout: TokenLayout,
+        masks: torch.Tensor,
+    ) -> torch.Tensor:
+        """Detached taps and last-block output -> ``(B, C, T')`` features."""
         ...
 
 

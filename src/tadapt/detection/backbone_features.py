@@ -16,11 +16,13 @@ the backbone.
 from __future__ import annotations
 
 import contextlib
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tadapt.adapters.base import SideNetwork
 from tadapt.backbones import VisionTransformer
 
 __all__ = ["BackboneFeatures"]
@@ -86,17 +88,17 @@ class BackboneFeatures(nn.Module):
             grad = torch.no_grad() if self.no_grad else contextlib.nullcontext()
             with grad:
                 return self.backbone.forward_features(inputs, clips_per_pass=self.clips_per_pass)
-        taps = list(self.side.taps)
+        side = cast(SideNetwork, self.side)
         with torch.no_grad():
             outputs = self.backbone.forward_intermediates(
                 inputs,
-                [*taps, self.backbone.depth - 1],
-                output=self.side.tap_output,
+                [*side.taps, self.backbone.depth - 1],
+                output=side.tap_output,
                 clips_per_pass=self.clips_per_pass,
             )
         layout = self.backbone.token_layout(inputs.shape)
         tapped = [out.detach() for out in outputs[:-1]]
-        features: Tensor = self.side(tapped, outputs[-1].detach(), layout, token_masks)
+        features: Tensor = side(tapped, outputs[-1].detach(), layout, token_masks)
         return features
 
     def forward(self, inputs: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
