@@ -11,7 +11,7 @@ follow from it. Strategies are registered by name in :mod:`tadapt.adapters.strat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -34,7 +34,9 @@ __all__ = [
     "adapter_state_dict",
     "get_adapter_params",
     "load_adapter_state_dict",
+    "load_strategy_state_dict",
     "mark_trainable",
+    "strategy_state_dict",
     "trainable_parameter_report",
 ]
 
@@ -261,3 +263,77 @@ def load_adapter_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor])
         for name, param in params.items():
             param.copy_(state[name])
     _logger.info("loaded %d adapter tensors", len(params))
+
+
+def _backbone_prefix(model: nn.Module, backbone: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is backbone:
+            return f"{name}." if name else ""
+    raise ValueError("the backbone is not a submodule of the model")
+
+
+def _kept_keys(
+    model: nn.Module, backbone: nn.Module, strategy: TuningStrategy, keys: Iterable[str]
+) -> list[str]:
+    prefix = _backbone_prefix(model, backbone)
+    adapters = {prefix + name for name in get_adapter_params(backbone)}
+
+    def kept(key: str) -> bool:
+        if not key.startswith(prefix) or strategy.checkpoint == "all":
+            return True
+        return strategy.checkpoint == "adapters" and key in adapters
+
+    return [key for key in keys if kept(key)]
+
+
+def strategy_state_dict(
+    model: nn.Module,
+    backbone: nn.Module,
+    strategy: TuningStrategy,
+    state: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """An adapter-only checkpoint of ``model``: all but the backbone tensors left frozen.
+
+    The model's own modules (detection head, side network) are always kept; of the
+    backbone, ``strategy.checkpoint`` says what is kept: nothing, the adapters, or all.
+
+    Args:
+        model: the whole model (e.g. the detector) holding ``backbone``.
+        backbone: the adapted backbone inside ``model``.
+        strategy: the strategy it was adapted with.
+        state: a state dict of ``model`` to filter (e.g. its EMA's); default
+            ``model.state_dict()``.
+
+    Returns:
+        ``{key: tensor}`` keyed as in ``model.state_dict()``.
+    """
+    state = model.state_dict() if state is None else state
+    return {key: state[key] for key in _kept_keys(model, backbone, strategy, state)}
+
+
+def load_strategy_state_dict(
+    model: nn.Module,
+    backbone: nn.Module,
+    strategy: TuningStrategy,
+    state: Mapping[str, torch.Tensor],
+) -> None:
+    """Load a :func:`strategy_state_dict` into ``model`` built with the same strategy.
+
+    The backbone's other weights stay as they are (the pretrained ones).
+
+    Raises:
+        AdapterStateError: (a ``ValueError``) the keys or shapes differ from what the model
+            built with ``strategy`` holds (another strategy, ratio or block list).
+    """
+    expected = set(_kept_keys(model, backbone, strategy, model.state_dict()))
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise AdapterStateError(
+            f"the checkpoint does not fit the model built with strategy {strategy.name!r}: "
+            f"missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} "
+            f"({len(unexpected)}); build the model from the run's config.yaml"
+        )
+    try:
+        model.load_state_dict(dict(state), strict=False)
+    except RuntimeError as err:
+        raise AdapterStateError(f"checkpoint shapes differ: {str(err).splitlines()[-1]}") from None

@@ -10,6 +10,13 @@ blocks and marks which parameters train. Registered here:
   only adapters train, gradients flow back through the frozen backbone.
 * ``tia``: AdaTAD's temporal-informative adapter after each selected block (Liu et al.,
   CVPR 2024); trains like ``adapter``. Activation checkpointing keeps its memory low.
+* ``lora``: low-rank updates of the attention and MLP linears of each selected block (Hu et
+  al., ICLR 2022); only the LoRA factors train, and :func:`~tadapt.adapters.merge_lora` folds
+  them into the weights for inference.
+* ``tia_side``: AdaTAD's side variant (AdaTAD†): the backbone runs under no-grad and TIA
+  branches on detached tapped blocks are summed onto its last block (a side network).
+* ``losa``: LoSA's short- and long-range adapters on pooled, detached taps of a no-grad
+  backbone, fused onto its last block by zero-initialised gates (Gupta et al., WACV 2025).
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from typing import Any
 
 from torch import nn
 
-from tadapt.adapters.base import TuningStrategy, mark_trainable
+from tadapt.adapters.base import TuningStrategy, get_adapter_params, mark_trainable
+from tadapt.adapters.ladder import build_tia_ladder
+from tadapt.adapters.lora import inject_lora
+from tadapt.adapters.losa import build_losa
 from tadapt.adapters.plain import PlainAdapter
 from tadapt.adapters.tia import TemporalInformativeAdapter
 from tadapt.backbones.videomae import Block, VisionTransformer
@@ -83,6 +93,11 @@ def _resolve_blocks(blocks: Sequence[int] | None, depth: int) -> list[int]:
     return resolved
 
 
+def _is_adapted(block: nn.Module) -> bool:
+    """Whether ``block`` holds an adapter or any adapter module (LoRA layers included)."""
+    return getattr(block, "adapter", None) is not None or bool(get_adapter_params(block))
+
+
 def apply_strategy(
     backbone: VisionTransformer,
     name: str,
@@ -102,22 +117,24 @@ def apply_strategy(
         ratio: adapter bottleneck width over the token width (1/4 in AdaTAD, 1/8 for its
             side variant).
         **options: strategy-specific keyword arguments of the adapter factory or injector
-            (e.g. ``kernel_size`` for ``tia``, ``rank`` for ``lora``).
+            (e.g. ``kernel_size`` for ``tia``; ``rank``, ``alpha``, ``dropout`` and
+            ``targets`` for ``lora``, which ignores ``ratio``).
 
     Returns:
         ``backbone`` itself. New adapters are placed on the device and dtype of the block.
 
     Raises:
         ValueError: for an unknown name, bad block indices, ``blocks`` given to a strategy
-            without adapters, or a block that already holds an adapter.
+            without adapters, or a block that already holds an adapter or LoRA layers.
     """
     strategy = get_strategy(name)
     if strategy.adapter is not None or strategy.inject is not None:
         indices = _resolve_blocks(blocks, backbone.depth)
-        taken = [i for i in indices if backbone.blocks[i].adapter is not None]
+        taken = [i for i in indices if _is_adapted(backbone.blocks[i])]
         if taken:
             raise ValueError(
-                f"blocks {taken} already hold adapters; build a fresh backbone to apply {name!r}"
+                f"blocks {taken} already hold adapters (or LoRA); build a fresh backbone to "
+                f"apply {name!r}"
             )
         for index in indices:
             block = backbone.blocks[index]
@@ -203,5 +220,37 @@ register_strategy(
         no_grad=False,
         checkpoint="adapters",
         adapter=TemporalInformativeAdapter,
+    )
+)
+register_strategy(
+    TuningStrategy(
+        name="lora",
+        description="LoRA on the attention and MLP linears of each selected block (mergeable)",
+        trains="adapters",
+        no_grad=False,
+        checkpoint="adapters",
+        inject=inject_lora,
+    )
+)
+register_strategy(
+    TuningStrategy(
+        name="tia_side",
+        description="AdaTAD side variant: TIA branches on detached taps of a no-grad "
+        "backbone, summed onto its last block",
+        trains="none",
+        no_grad=True,
+        checkpoint="none",
+        side=build_tia_ladder,
+    )
+)
+register_strategy(
+    TuningStrategy(
+        name="losa",
+        description="LoSA: short- and long-range adapters on pooled taps of a no-grad "
+        "backbone, gated onto its last block",
+        trains="none",
+        no_grad=True,
+        checkpoint="none",
+        side=build_losa,
     )
 )

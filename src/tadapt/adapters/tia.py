@@ -14,6 +14,8 @@ TIA sits in series after a ViT block (``Block.adapter``), after both residual su
 Conv1d. The convolution runs on the *whole video's* token timeline of ``n * t`` positions
 (the ``n`` 16-frame chunks re-concatenated, :meth:`TokenLayout.to_timeline`), so it crosses
 chunk boundaries, while attention inside the blocks stays within one chunk.
+:meth:`TemporalInformativeAdapter.branch` is the residual branch alone (``gamma * up(h)``),
+which AdaTAD's side variant (:mod:`tadapt.adapters.ladder`) applies to detached taps.
 """
 
 from __future__ import annotations
@@ -76,8 +78,20 @@ class TemporalInformativeAdapter(nn.Module):
         """Names (relative to this module) of the parameters that train: all of them."""
         return [name for name, _ in self.named_parameters()]
 
-    def forward(self, x: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
-        """Adapt tokens ``(B * n, N, C)`` of the videos described by ``layout``."""
+    def branch(self, x: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+        """The adapter's residual branch ``gamma * up(h)``, without the identity.
+
+        The in-backbone adapter adds it to its input (:meth:`forward`); AdaTAD's side variant
+        (:class:`~tadapt.adapters.ladder.TemporalInformativeLadder`) adds it, computed on a
+        detached tapped block, to the last block's output instead.
+
+        Args:
+            x: ``(B * n, N, C)`` tokens of the videos described by ``layout``.
+            layout: where the tokens sit in the videos (the conv runs over each timeline).
+
+        Returns:
+            ``(B * n, N, C)``; zero at init (zero up-projection).
+        """
         h = self.act(self.down(x))  # (B * n, N, c)
         seq = layout.to_timeline(h)  # (B, n * t, h, w, c)
         batch, length, height, width, hidden = seq.shape
@@ -87,5 +101,9 @@ class TemporalInformativeAdapter(nn.Module):
         # (B * h * w, c, n * t) -> (B, n * t, h, w, c) -> (B * n, N, c)
         seq = seq.reshape(batch, height, width, hidden, length).permute(0, 4, 1, 2, 3)
         h = layout.from_timeline(seq)
-        branch: torch.Tensor = self.up(h)  # (B * n, N, C)
-        return x + self.gamma * branch
+        out: torch.Tensor = self.gamma * self.up(h)  # (B * n, N, C)
+        return out
+
+    def forward(self, x: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+        """Adapt tokens ``(B * n, N, C)`` of the videos described by ``layout``: ``x + branch``."""
+        return x + self.branch(x, layout)

@@ -79,10 +79,11 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend over the ``N`` tokens of each row of ``x`` ``(B', N, C)``."""
         batch, num_tokens, dim = x.shape
-        bias = None
+        # call the module (not F.linear on its weight) so a LoRA layer in its place takes part
+        qkv = self.qkv(x)  # (B', N, 3C)
         if self.q_bias is not None and self.v_bias is not None:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias)
+            qkv = qkv + bias.to(qkv.dtype)  # cast: an fp32 bias must not promote autocast output
         # (B', N, 3C) -> (3, B', heads, N, C / heads)
         qkv = qkv.reshape(batch, num_tokens, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
