@@ -6,6 +6,7 @@
 * :class:`WarmupCosineLR`: linear warmup + cosine, stepped per optimizer step.
 * :class:`ModelEMA`, :func:`resolve_precision`, :func:`seed_everything`, :class:`MetricsWriter`.
 * :func:`predict` / :func:`evaluate`: inference with window merging, then mAP.
+* :class:`FidelitySchedule` / :class:`FidelityTransform`: LoFi's low-fidelity training batches.
 * :mod:`tadapt.engine.distributed`: optional ``torchrun`` helpers (single process by default).
 """
 
@@ -26,6 +27,14 @@ from tadapt.engine.distributed import (
 )
 from tadapt.engine.ema import ModelEMA
 from tadapt.engine.evaluate import evaluate, fuse_class_scores, predict
+from tadapt.engine.fidelity import (
+    FidelityError,
+    FidelityLevel,
+    FidelitySchedule,
+    FidelityTransform,
+    apply_fidelity,
+    parse_levels,
+)
 from tadapt.engine.logging import MetricsWriter
 from tadapt.engine.optim import build_optimizer, no_weight_decay_names, param_groups
 from tadapt.engine.precision import PrecisionPolicy, resolve_precision
@@ -36,6 +45,10 @@ from tadapt.engine.trainer import Trainer, TrainerHook, TrainState, steps_per_ep
 __all__ = [
     "CHECKPOINT_VERSION",
     "DistributedContext",
+    "FidelityError",
+    "FidelityLevel",
+    "FidelitySchedule",
+    "FidelityTransform",
     "MetricsWriter",
     "ModelEMA",
     "PrecisionPolicy",
@@ -44,6 +57,7 @@ __all__ = [
     "TrainerHook",
     "WarmupCosineLR",
     "all_gather_objects",
+    "apply_fidelity",
     "build_optimizer",
     "capture_rng_state",
     "evaluate",
@@ -52,6 +66,7 @@ __all__ = [
     "load_checkpoint",
     "no_weight_decay_names",
     "param_groups",
+    "parse_levels",
     "per_process_batch_size",
     "predict",
     "resolve_precision",

@@ -17,6 +17,13 @@ and weights as a run that never stopped.
 
 **Hooks.** :class:`TrainerHook` subclasses see the trainer after every optimizer step and
 every epoch (logging to another service, stopping early, failure injection in tests).
+
+**Batch transforms.** An optional ``batch_transform(batch, epoch, step)`` changes every
+training batch (on the device, before the forward pass; never an evaluation batch), as a pure
+function of the epoch and the optimizer step so that a resumed run sees the same batches:
+LoFi's fidelity schedule (:class:`tadapt.engine.fidelity.FidelityTransform`). A transform
+with a ``describe(epoch, step)`` method adds its fields (LoFi: ``r_t``, ``r_s``) to the
+training records.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -44,12 +51,31 @@ from tadapt.engine.logging import MetricsWriter
 from tadapt.engine.precision import PrecisionPolicy, resolve_precision
 from tadapt.structures import VideoBatch
 
-__all__ = ["TrainState", "Trainer", "TrainerHook", "steps_per_epoch"]
+__all__ = [
+    "BatchTransform",
+    "DescribedTransform",
+    "TrainState",
+    "Trainer",
+    "TrainerHook",
+    "steps_per_epoch",
+]
 
 logger = logging.getLogger(__name__)
 
 Evaluator = Callable[[nn.Module], Mapping[str, float]]
 """Evaluates a model (in evaluation mode) and returns metrics, higher is better."""
+
+BatchTransform = Callable[[VideoBatch, int, int], VideoBatch]
+"""Changes a training batch given ``(epoch, optimizer step)``, both 0-based (e.g. LoFi)."""
+
+
+@runtime_checkable
+class DescribedTransform(Protocol):
+    """A batch transform that reports its current setting in the training records."""
+
+    def describe(self, epoch: int, step: int) -> Mapping[str, float]:
+        """Fields for the record of optimizer step ``step`` (0-based) of epoch ``epoch``."""
+        ...
 
 
 def steps_per_epoch(num_batches: int, grad_accum_steps: int = 1) -> int:
@@ -120,6 +146,10 @@ class Trainer:
         seed: seed of the per-epoch shuffle.
         progress: show a progress bar (main process only).
         hooks: called after steps and epochs.
+        batch_transform: applied to every training batch on the device, before the forward
+            pass, with the epoch and the (0-based, run-wide) optimizer step the batch belongs
+            to; all micro-batches of an accumulated step share the step. Evaluation batches
+            are never transformed.
     """
 
     def __init__(
@@ -148,6 +178,7 @@ class Trainer:
         seed: int = 0,
         progress: bool = True,
         hooks: Sequence[TrainerHook] = (),
+        batch_transform: BatchTransform | None = None,
     ) -> None:
         if epochs < 1 or grad_accum_steps < 1 or log_interval < 1:
             raise ValueError("epochs, grad_accum_steps and log_interval must be >= 1")
@@ -175,6 +206,7 @@ class Trainer:
         self.seed = seed
         self.progress = progress
         self.hooks = list(hooks)
+        self.batch_transform = batch_transform
         self.state = TrainState(
             steps_per_epoch=steps_per_epoch(len(train_loader), grad_accum_steps)
         )
@@ -266,7 +298,7 @@ class Trainer:
             group_start = micro - micro % self.grad_accum_steps
             group_size = min(self.grad_accum_steps, len(batches) - group_start)
             last_of_group = micro == group_start + group_size - 1
-            losses = self._forward_backward(batch, group_size, sync=last_of_group)
+            losses = self._forward_backward(batch, group_size, epoch, sync=last_of_group)
             window.add(losses, len(batch))
             if not last_of_group:
                 continue
@@ -289,13 +321,16 @@ class Trainer:
                 hook.after_step(self)
 
     def _forward_backward(
-        self, batch: VideoBatch, group_size: int, *, sync: bool
+        self, batch: VideoBatch, group_size: int, epoch: int, *, sync: bool
     ) -> dict[str, torch.Tensor]:
         """One forward/backward pass; gradients sum over the group (DDP syncs on the last)."""
+        batch = batch.to(self.device, non_blocking=True)
+        if self.batch_transform is not None:
+            batch = self.batch_transform(batch, epoch, self.state.step)
         no_sync = isinstance(self.model, DistributedDataParallel) and not sync
         with self.model.no_sync() if no_sync else nullcontext():  # type: ignore[operator]
             with self.precision.autocast():
-                losses = self.model(batch.to(self.device, non_blocking=True))
+                losses = self.model(batch)
             loss = losses["final_loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -329,6 +364,9 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "samples_per_s": window.samples / max(time.perf_counter() - window.start, 1e-9),
         }
+        if isinstance(self.batch_transform, DescribedTransform):
+            # the setting of the step just taken (a window may span several under LoFi)
+            record |= self.batch_transform.describe(epoch, self.state.step - 1)
         if self.metrics is not None:
             self.metrics.log(record)
         return record
