@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from tadapt.adapters import apply_strategy, build_side_network, get_strategy
+from tadapt.backbones import VisionTransformer, create_backbone
 from tadapt.config import (
     ConfigError,
     ExperimentConfig,
@@ -26,12 +28,36 @@ from tadapt.config import (
     resolve,
     save_config,
 )
-from tadapt.data import FeatureDataset, RandomTruncation, Resize, SlidingWindows, build_loader
+from tadapt.data import (
+    FeatureDataset,
+    RandomTruncation,
+    Resize,
+    SlidingWindows,
+    SyntheticConfig,
+    VideoDataset,
+    build_loader,
+    eval_transforms,
+    generate_synthetic_dataset,
+    train_transforms,
+)
 from tadapt.data.feature_resize import ResizedFeatures
 from tadapt.data.synthetic_features import SyntheticFeatureSpec, generate_synthetic_features
-from tadapt.detection import FusionMode, PostProcessing, TemporalDetector, build_actionformer
+from tadapt.detection import (
+    BackboneFeatures,
+    FusionMode,
+    PostProcessing,
+    TemporalDetector,
+    build_actionformer,
+)
 from tadapt.detection.inference import load_video_class_scores
-from tadapt.engine import PrecisionPolicy, evaluate, fuse_class_scores, predict
+from tadapt.engine import (
+    FidelitySchedule,
+    FidelityTransform,
+    PrecisionPolicy,
+    evaluate,
+    fuse_class_scores,
+    predict,
+)
 from tadapt.engine.distributed import barrier, is_main_process
 from tadapt.evaluation import AmbiguousPolicy, EvaluationResult
 from tadapt.io import Annotations, load_annotations, write_predictions_json, write_text_atomic
@@ -39,14 +65,18 @@ from tadapt.structures import Detections, GroundTruth, VideoSample
 
 __all__ = [
     "EvaluationJob",
+    "backbone_of",
+    "build_backbone_features",
     "build_datasets",
     "build_eval_job",
+    "build_fidelity_transform",
     "build_model",
     "build_postprocessing",
     "choose_device",
     "eval_loader",
     "prepare_experiment",
     "save_resolved_config",
+    "strategy_options",
     "write_evaluation",
 ]
 
@@ -102,11 +132,33 @@ def prepare_experiment(
                 seed=synthetic.seed,
             ),
         )
+    videos = data.synthetic_videos
+    if videos is not None and is_main_process():
+        assert videos.cache_dir is not None  # resolved
+        assert data.annotation_file is not None
+        if not Path(data.annotation_file).is_file():  # written last: the set is complete
+            generate_synthetic_dataset(
+                videos.cache_dir,
+                SyntheticConfig(
+                    num_videos=videos.num_videos,
+                    num_classes=videos.num_classes,
+                    duration_sec=videos.duration_sec,
+                    fps=videos.fps,
+                    size=videos.size,
+                    seed=videos.seed,
+                    actions_per_video=videos.actions_per_video,
+                    action_duration_sec=videos.action_duration_sec,
+                    test_fraction=videos.test_fraction,
+                ),
+                progress=config.train.progress,
+                overwrite=True,
+            )
     barrier()  # the other processes wait for the files
-    if data.annotation_file is None or data.feature_dir is None:
+    if data.annotation_file is None or (data.feature_dir is None and data.video_dir is None):
         raise ConfigError(
-            "data.annotation_file and data.feature_dir must be set, e.g. "
-            "data.annotation_file=annotations/thumos14.json data.feature_dir=i3d_features"
+            "data.annotation_file and data.feature_dir (or data.video_dir for end-to-end "
+            "training) must be set, e.g. data.annotation_file=annotations/thumos14.json "
+            "data.feature_dir=i3d_features"
         )
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
     return resolve(config, num_classes=len(annotations.class_names)), annotations
@@ -117,6 +169,8 @@ def build_datasets(
 ) -> tuple[Dataset[VideoSample] | None, Dataset[VideoSample]]:
     """The training dataset (``None`` unless ``train``) and the evaluation dataset."""
     data = config.data
+    if data.video_dir is not None:
+        return _video_datasets(config, annotations, train=train)
     assert data.feature_dir is not None  # resolved
     feature_dir: str = data.feature_dir
 
@@ -151,20 +205,150 @@ def build_datasets(
     return train_set, features(data.eval_split, windows)
 
 
+def _video_datasets(
+    config: ExperimentConfig, annotations: Annotations, *, train: bool
+) -> tuple[Dataset[VideoSample] | None, Dataset[VideoSample]]:
+    """Frames mode: AdaTAD's pipelines on a folder of videos."""
+    data = config.data
+    assert data.video_dir is not None
+    short_side = data.resize_short_side or round(data.image_size * 182 / 160)
+
+    def videos(
+        split: str, sampling: RandomTruncation | SlidingWindows | Resize, training: bool
+    ) -> VideoDataset:
+        assert data.video_dir is not None
+        transform = (
+            train_transforms(
+                data.image_size, short_side, flip_p=data.flip_prob, jitter=data.color_jitter
+            )
+            if training
+            else eval_transforms(data.image_size)
+        )
+        return VideoDataset(
+            annotations.split(split),
+            data.video_dir,
+            sampling,
+            frame_stride=data.frame_stride,
+            transform=transform,
+            exts=data.video_exts,
+            prefix=data.file_prefix,
+            class_agnostic=data.class_agnostic,
+            on_error=data.on_error,
+            seed=config.train.seed,
+        )
+
+    if data.resize:
+        resize = Resize(data.max_seq_len, data.resize_min_gt_fraction)
+        train_set = videos(data.train_split, resize, True) if train else None
+        return train_set, videos(data.eval_split, Resize(data.max_seq_len, 0.0), False)
+    truncation = RandomTruncation(data.max_seq_len, data.trunc_thresh, data.crop_ratio)
+    train_set = videos(data.train_split, truncation, True) if train else None
+    window = SlidingWindows(data.eval_window or data.max_seq_len, data.eval_overlap)
+    return train_set, videos(data.eval_split, window, False)
+
+
 def build_postprocessing(config: ExperimentConfig) -> PostProcessing:
     """The detector's decoding and NMS settings."""
     return PostProcessing(**config_to_dict(config.eval.postprocess))
 
 
+def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
+    """The (adapted) backbone of a frames-mode config, as the detector's feature extractor."""
+    model = config.model
+    assert model.backbone is not None
+    spec, adapter = model.backbone, model.adapter
+    backbone = create_backbone(
+        spec.name,
+        checkpoint=spec.checkpoint,
+        drop_path_rate=spec.drop_path_rate,
+        **spec.overrides,
+    )
+    strategy = get_strategy(model.strategy)
+    options = strategy_options(config)
+    blocks = list(adapter.blocks) if adapter.blocks is not None else None
+    apply_strategy(backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options)
+    side = build_side_network(
+        backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options
+    )
+    backbone.set_grad_checkpointing(spec.grad_checkpointing)
+    return BackboneFeatures(
+        backbone,
+        no_grad=strategy.no_grad,
+        side=side,
+        temporal_scale=spec.temporal_scale,
+        clips_per_pass=spec.clips_per_pass,
+    )
+
+
+def strategy_options(config: ExperimentConfig) -> dict[str, Any]:
+    """The strategy-specific keyword arguments of ``model.strategy`` from ``model.adapter``."""
+    adapter, name = config.model.adapter, config.model.strategy
+    if name == "tia":
+        return {"kernel_size": adapter.kernel_size}
+    if name == "tia_side":  # the ladder's branches are checkpointed like the blocks
+        assert config.model.backbone is not None
+        return {
+            "kernel_size": adapter.kernel_size,
+            "checkpoint": config.model.backbone.grad_checkpointing,
+        }
+    if name == "losa":
+        return dataclasses.asdict(adapter.losa)
+    if name == "lora":
+        lora = adapter.lora
+        return {
+            "rank": lora.rank,
+            "alpha": lora.alpha,
+            "dropout": lora.dropout,
+            "targets": tuple(lora.targets),
+        }
+    return {}
+
+
+def build_fidelity_transform(
+    config: ExperimentConfig, model: TemporalDetector
+) -> FidelityTransform | None:
+    """LoFi's batch transform of ``train.fidelity`` (``None`` at full fidelity).
+
+    Raises:
+        ValueError: the schedule is invalid (names the key).
+    """
+    spec, backbone = config.train.fidelity, backbone_of(model)
+    if spec is None:
+        return None
+    assert backbone is not None  # resolve() checked frames mode
+    try:
+        schedule = FidelitySchedule.from_name(
+            spec.mode,
+            budget=spec.budget,
+            every=spec.every,
+            cycle_batches=spec.cycle_batches,
+            levels=spec.levels,
+        )
+    except ValueError as err:
+        raise ConfigError(f"train.fidelity: {err}") from None
+    logger.info("LoFi %s schedule, levels %s", schedule.mode, [str(v) for v in schedule.levels])
+    return FidelityTransform(
+        schedule, patch_size=backbone.patch_size, chunk_frames=backbone.chunk_frames
+    )
+
+
+def backbone_of(model: TemporalDetector) -> VisionTransformer | None:
+    """The detector's backbone in frames mode, ``None`` on pre-extracted features."""
+    extractor = model.feature_extractor
+    return extractor.backbone if isinstance(extractor, BackboneFeatures) else None
+
+
 def build_model(config: ExperimentConfig) -> TemporalDetector:
-    """The ActionFormer detector of a resolved config."""
+    """The ActionFormer detector of a resolved config (with its backbone in frames mode)."""
     model = config.model
     assert model.num_classes is not None  # resolved
     assert model.max_seq_len is not None
     window = model.window_size if isinstance(model.window_size, int) else list(model.window_size)
+    extractor = build_backbone_features(config) if model.backbone is not None else None
     return build_actionformer(
-        config.data.feature_dim,
+        extractor.out_channels if extractor is not None else config.data.feature_dim,
         model.num_classes,
+        feature_extractor=extractor,
         embed_dim=model.embed_dim,
         head_dim=model.head.dim,
         num_heads=model.num_heads,

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, synth, test, train
+from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, lofi, synth, test, train
 from tadapt.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(subparsers)
     extract.add_parser(subparsers)
     list_cmd.add_parser(subparsers)
+    lofi.add_parser(subparsers)
     synth.add_parser(subparsers)
     test.add_parser(subparsers)
     train.add_parser(subparsers)

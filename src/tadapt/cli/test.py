@@ -19,7 +19,11 @@ import argparse
 import logging
 from pathlib import Path
 
+import torch
+
+from tadapt.adapters import get_strategy, load_strategy_state_dict
 from tadapt.cli.experiment import (
+    backbone_of,
     build_datasets,
     build_eval_job,
     build_model,
@@ -29,7 +33,9 @@ from tadapt.cli.experiment import (
     save_resolved_config,
     write_evaluation,
 )
-from tadapt.engine import load_checkpoint, resolve_precision
+from tadapt.config import ExperimentConfig
+from tadapt.detection import TemporalDetector
+from tadapt.engine import load_checkpoint, resolve_precision, seed_everything
 
 __all__ = ["add_parser", "run"]
 
@@ -47,7 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("config", help="preset name or YAML file (e.g. the run's config.yaml)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides")
     parser.add_argument(
-        "--checkpoint", required=True, type=Path, help="checkpoint (best.pt or last.pt)"
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="checkpoint (best.pt, last.pt, or the adapter-only adapters.pt)",
     )
     parser.add_argument("--out-dir", type=Path, help="output folder (default: <run>/test)")
     parser.set_defaults(handler=run)
@@ -59,6 +68,30 @@ def _default_out_dir(checkpoint: Path) -> Path:
     return run_dir / "test"
 
 
+def _load_adapter_checkpoint(
+    model: TemporalDetector,
+    config: ExperimentConfig,
+    weights: dict[str, torch.Tensor],
+    path: Path,
+) -> None:
+    """Load an adapter-only checkpoint onto the freshly built (pretrained) backbone."""
+    backbone = backbone_of(model)
+    if backbone is None:
+        raise ValueError(f"{path} is an adapter-only checkpoint; the config trains on features")
+    spec = config.model.backbone
+    assert spec is not None
+    if spec.checkpoint is None and config.model.strategy != "full":
+        logger.warning(
+            "model.backbone.checkpoint is null: the adapters go onto a randomly initialised "
+            "backbone, reproducible only with the run's seed (train.seed=%d)",
+            config.train.seed,
+        )
+    try:
+        load_strategy_state_dict(model, backbone, get_strategy(config.model.strategy), weights)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt test``."""
     out_dir: Path = args.out_dir if args.out_dir is not None else _default_out_dir(args.checkpoint)
@@ -66,14 +99,19 @@ def run(args: argparse.Namespace) -> int:
     config, annotations = prepare_experiment(args.config, args.overrides, out_dir)
     device = choose_device(config.train.device)
     use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
+    seed_everything(config.train.seed)  # a backbone without pretrained weights: the run's init
     model = build_model(config).to(device)
-    try:
-        model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
-    except RuntimeError as err:
-        raise ValueError(
-            f"{args.checkpoint} does not fit the detector built from {args.config}: pass the "
-            f"run's config.yaml ({str(err).splitlines()[0]})"
-        ) from None
+    weights = checkpoint["ema"] if use_ema else checkpoint["model"]
+    if checkpoint.get("adapter_only"):
+        _load_adapter_checkpoint(model, config, weights, args.checkpoint)
+    else:
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as err:
+            raise ValueError(
+                f"{args.checkpoint} does not fit the detector built from {args.config}: pass "
+                f"the run's config.yaml ({str(err).splitlines()[0]})"
+            ) from None
     _, eval_set = build_datasets(config, annotations, train=False)
     job = build_eval_job(
         config,

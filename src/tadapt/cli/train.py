@@ -4,7 +4,9 @@ The run folder (``--out-dir``, default ``runs/<name>``) receives
 
 * ``config.yaml``: the resolved configuration (``tadapt train runs/x/config.yaml`` reruns it);
 * ``checkpoints/last.pt`` (every epoch, for ``--resume``) and ``checkpoints/best.pt`` (the
-  best evaluation so far);
+  best evaluation so far); when training on videos also ``checkpoints/adapters.pt``, the
+  adapter-only checkpoint: only what the tuning strategy trained (head, adapters, side
+  network), to load onto the pretrained backbone with ``tadapt test``;
 * ``metrics.jsonl``: training and evaluation records, one JSON object per line
   (``tensorboard/`` too with ``train.tensorboard=true``);
 * ``predictions.json`` (ActivityNet results format), ``report.json`` and ``report.txt``: the
@@ -24,12 +26,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from tadapt.adapters import trainable_parameter_report
+from tadapt.adapters import get_strategy, strategy_state_dict, trainable_parameter_report
 from tadapt.cli.experiment import (
     EvaluationJob,
+    backbone_of,
     build_datasets,
     build_eval_job,
+    build_fidelity_transform,
     build_model,
     choose_device,
     eval_loader,
@@ -39,6 +44,7 @@ from tadapt.cli.experiment import (
 )
 from tadapt.config import ExperimentConfig, config_to_dict, load_config
 from tadapt.data import build_loader
+from tadapt.detection import TemporalDetector
 from tadapt.engine import (
     MetricsWriter,
     ModelEMA,
@@ -51,6 +57,7 @@ from tadapt.engine import (
     load_checkpoint,
     per_process_batch_size,
     resolve_precision,
+    save_checkpoint,
     seed_everything,
     set_deterministic,
     steps_per_epoch,
@@ -182,6 +189,7 @@ def train_experiment(
             betas=optim.betas,
             eps=optim.eps,
             module_lrs=optim.module_lrs,
+            layer_decay=optim.layer_decay,
         )
         per_epoch = steps_per_epoch(len(train_loader), train_cfg.grad_accum_steps)
         scheduler = WarmupCosineLR(
@@ -217,15 +225,50 @@ def train_experiment(
                 seed=train_cfg.seed,
                 progress=train_cfg.progress,
                 hooks=hooks,
+                batch_transform=build_fidelity_transform(config, model),
             )
             if resume is not None:
                 checkpoint = load_checkpoint(resume, map_location=device)
                 _warn_config_changes(checkpoint.get("config", {}), config_to_dict(config))
                 trainer.load_state_dict(checkpoint)
             state = trainer.fit()
+        if context.is_main:
+            _save_adapter_checkpoint(run_dir, config, model, ema, state)
         return _finish(run_dir, config, state, trainer.last_metrics, evaluation, context.is_main)
     finally:
         cleanup_distributed()
+
+
+def _save_adapter_checkpoint(
+    run_dir: Path,
+    config: ExperimentConfig,
+    model: TemporalDetector,
+    ema: ModelEMA | None,
+    state: TrainState,
+) -> None:
+    """Frames mode: ``checkpoints/adapters.pt``, the weights the strategy trained, no more."""
+    backbone = backbone_of(model)
+    if backbone is None:
+        return
+    strategy = get_strategy(config.model.strategy)
+    ema_state = None
+    if ema is not None:
+        ema_backbone = backbone_of(cast(TemporalDetector, ema.module))
+        assert ema_backbone is not None
+        ema_state = strategy_state_dict(ema.module, ema_backbone, strategy)
+    path = run_dir / "checkpoints" / "adapters.pt"
+    weights = strategy_state_dict(model, backbone, strategy)
+    payload = {
+        "model": weights,
+        "ema": ema_state,
+        "adapter_only": True,
+        "strategy": strategy.name,
+        "state": {"epoch": state.epoch, "step": state.step},
+        "config": config_to_dict(config),
+    }
+    save_checkpoint(path, payload)
+    saved = sum(t.numel() for t in weights.values())
+    logger.info("adapter-only checkpoint: %s (%.2fM values)", path, saved / 1e6)
 
 
 def _finish(

@@ -17,6 +17,7 @@ type raises one that names the key, the expected type and the value given.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -28,6 +29,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from tadapt.adapters import list_strategies
 from tadapt.config.schema import ExperimentConfig
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 from tadapt.io import write_text_atomic
@@ -396,7 +398,9 @@ def resolve(
     * ``model.max_seq_len``: ``data.max_seq_len``;
     * ``eval.tiou_thresholds``: the thresholds of ``data.dataset``;
     * ``data.synthetic.cache_dir``: ``<run_dir>/synthetic_features``; then
-      ``data.feature_dir`` / ``data.annotation_file`` point into it.
+      ``data.feature_dir`` / ``data.annotation_file`` point into it;
+    * ``data.synthetic_videos.cache_dir``: ``<run_dir>/synthetic_videos``; then
+      ``data.video_dir`` / ``data.annotation_file`` point into it.
 
     Args:
         config: a loaded config.
@@ -424,6 +428,20 @@ def resolve(
             feature_dir=data.feature_dir or str(Path(synthetic.cache_dir) / "features"),
             annotation_file=data.annotation_file
             or str(Path(synthetic.cache_dir) / "annotations.json"),
+        )
+    if data.synthetic_videos is not None:
+        videos = data.synthetic_videos
+        if videos.cache_dir is None:
+            if run_dir is None:
+                raise ConfigError("data.synthetic_videos.cache_dir: set it, or pass the run folder")
+            videos = dataclasses.replace(videos, cache_dir=str(Path(run_dir) / "synthetic_videos"))
+        assert videos.cache_dir is not None
+        data = dataclasses.replace(
+            data,
+            synthetic_videos=videos,
+            video_dir=data.video_dir or str(Path(videos.cache_dir) / "videos"),
+            annotation_file=data.annotation_file
+            or str(Path(videos.cache_dir) / "annotations.json"),
         )
     classes = model.num_classes
     if data.class_agnostic:
@@ -537,11 +555,89 @@ def _check_ranges(config: ExperimentConfig) -> None:
                 f"model.regression_ranges: each range needs 0 <= low < high, got "
                 f"{list(model.regression_ranges)}"
             )
+    _check_frames_mode(config)
     if data.class_agnostic is False and ev.classifier_file is not None:
         raise ConfigError(
             "eval.classifier_file: an external classifier labels class-agnostic proposals; "
             "set data.class_agnostic=true (and model.num_classes=1) or remove the file"
         )
+
+
+def _check_frames_mode(config: ExperimentConfig) -> None:
+    """Videos go with a backbone, features without; the strategy and its settings exist."""
+    data, model = config.data, config.model
+    frames = data.video_dir is not None or data.synthetic_videos is not None
+    features = data.feature_dir is not None or data.synthetic is not None
+    if frames and features:
+        raise ConfigError(
+            "data: give videos (data.video_dir / data.synthetic_videos) or features "
+            "(data.feature_dir / data.synthetic), not both"
+        )
+    if frames and model.backbone is None:
+        raise ConfigError(
+            "model.backbone: training on videos needs a backbone, e.g. "
+            "model.backbone.name=videomae_small_patch16 (tadapt list backbones)"
+        )
+    if features and model.backbone is not None:
+        raise ConfigError(
+            "model.backbone: pre-extracted features need no backbone; set model.backbone=null "
+            "or train on videos (data.video_dir)"
+        )
+    if model.strategy not in list_strategies():
+        close = difflib.get_close_matches(model.strategy, list_strategies(), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(
+            f"model.strategy: unknown strategy {model.strategy!r}{hint}; known: "
+            f"{', '.join(list_strategies())}"
+        )
+    backbone = model.backbone
+    if backbone is not None and backbone.pretrained == (backbone.checkpoint is None):
+        raise ConfigError(
+            "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
+            "checkpoint=pretrained/vit-small-p16_videomae-k400.pth, see docs/backbones.md)"
+            if backbone.pretrained
+            else "model.backbone.pretrained: false (random init) contradicts "
+            f"model.backbone.checkpoint={backbone.checkpoint!r}; drop one"
+        )
+    if config.train.fidelity is not None and not frames:
+        raise ConfigError(
+            "train.fidelity: LoFi reduces frames; it needs videos (data.video_dir), not features"
+        )
+    decay = config.optim.layer_decay
+    if decay is not None and model.strategy != "full":
+        raise ConfigError(
+            f"optim.layer_decay: layer-wise decay is for model.strategy=full, not "
+            f"{model.strategy!r}; set optim.layer_decay=null"
+        )
+    checks: list[tuple[bool, str, str]] = [
+        (decay is None or 0.0 < decay <= 1.0, "optim.layer_decay", "must be in (0, 1]"),
+        (data.frame_stride >= 1, "data.frame_stride", "must be >= 1"),
+        (data.image_size >= 16, "data.image_size", "must be >= 16"),
+        (0.0 <= data.flip_prob <= 1.0, "data.flip_prob", "must be in [0, 1]"),
+        (0.0 < model.adapter.ratio <= 1.0, "model.adapter.ratio", "must be in (0, 1]"),
+        (model.adapter.lora.rank >= 1, "model.adapter.lora.rank", "must be >= 1"),
+        (
+            not (data.resize and data.frame_stride != 1 and frames),
+            "data.frame_stride",
+            "must be 1 with data.resize (frames spread over the whole video)",
+        ),
+    ]
+    if model.backbone is not None:
+        checks += [
+            (
+                model.backbone.temporal_scale > 0,
+                "model.backbone.temporal_scale",
+                "must be > 0",
+            ),
+            (
+                model.backbone.clips_per_pass is None or model.backbone.clips_per_pass >= 1,
+                "model.backbone.clips_per_pass",
+                "must be >= 1 or null",
+            ),
+        ]
+    for ok, key, message in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {message}, got {_lookup(config, key)!r}")
 
 
 def _lookup(config: Any, dotted: str) -> Any:

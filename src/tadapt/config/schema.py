@@ -18,17 +18,24 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tadapt.adapters.losa import LoSAOptions
+
 __all__ = [
+    "AdapterConfig",
+    "BackboneConfig",
     "DataConfig",
     "EvalConfig",
     "ExperimentConfig",
+    "FidelityConfig",
     "HeadConfig",
+    "LoRAConfig",
     "LossConfig",
     "ModelConfig",
     "OptimConfig",
     "PostProcessConfig",
     "Precision",
     "SyntheticDataConfig",
+    "SyntheticVideoDataConfig",
     "TrainConfig",
 ]
 
@@ -79,8 +86,43 @@ class SyntheticDataConfig:
 
 
 @dataclass(frozen=True)
+class SyntheticVideoDataConfig:
+    """Synthetic H.264 videos generated before training when missing (``tadapt synth``).
+
+    See :mod:`tadapt.data.synthetic` and ``docs/synthetic.md``; the subsets are ``train`` and
+    ``test`` (``test_fraction`` of the videos).
+
+    Attributes:
+        num_videos: number of videos.
+        num_classes: number of motion classes (at most 8).
+        duration_sec: length of every video.
+        fps: frame rate.
+        size: frame side in pixels.
+        actions_per_video: ``(min, max)`` action instances per video.
+        action_duration_sec: ``(min, max)`` instance durations.
+        test_fraction: fraction of the videos in the ``test`` subset.
+        seed: seed of the generator (the same seed gives the same videos).
+        cache_dir: where to write them; ``None``: ``<run dir>/synthetic_videos``.
+    """
+
+    num_videos: int = 24
+    num_classes: int = 4
+    duration_sec: float = 12.0
+    fps: float = 15.0
+    size: int = 64
+    actions_per_video: tuple[int, int] = (1, 3)
+    action_duration_sec: tuple[float, float] = (1.0, 4.0)
+    test_fraction: float = 0.25
+    seed: int = 0
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Pre-extracted features (one ``(T, C)`` file per video) and their annotation file.
+    """The videos (end to end) or pre-extracted features, and their annotation file.
+
+    Set ``video_dir`` to train end to end from frames (``model.backbone`` is then required);
+    set ``feature_dir`` to train the head on pre-extracted ``(T, C)`` feature files.
 
     Attributes:
         dataset: the benchmark family; chooses the tIoU thresholds (``thumos14``,
@@ -88,35 +130,53 @@ class DataConfig:
         annotation_file: any annotation file :func:`tadapt.io.load_annotations` reads.
         category_file: a class list, one name per line (OpenTAD ``category_idx.txt``).
         feature_dir: folder of ``file_prefix + video_id + file_ext`` feature files.
+        video_dir: folder of ``file_prefix + video_id + ext`` videos (``video_exts``),
+            searched recursively; frames mode.
+        video_exts: video file extensions, in order of preference.
+        frame_stride: frames mode: frames between two sampled frames (AdaTAD THUMOS-14: 4
+            at 30 fps for 768 x 1, 2 for 1536 x 2).
+        image_size: frames mode: crop side fed to the backbone (AdaTAD: 160 or 224).
+        resize_short_side: frames mode, training: short side before the random resized crop
+            (``None``: ``image_size * 182 / 160``, AdaTAD's 182 for 160 px, 256 for 224 px).
+        flip_prob: frames mode, training: horizontal flip probability.
+        color_jitter: frames mode, training: mmaction colour jitter (AdaTAD uses it).
         file_ext: ``.npy`` or ``.pt``.
         file_prefix: file-name prefix before the video id (ActivityNet TSP: ``v_``).
         train_split: subset to train on (aliases ``train`` / ``val`` / ``test`` are mapped per
             annotation format, see ``docs/formats.md``).
         eval_split: subset to evaluate on.
-        feature_dim: ``C`` of the features.
+        feature_dim: ``C`` of the features (frames mode: the backbone's width, filled in).
         feat_stride: frames between consecutive features.
         num_frames: frames per feature clip.
         fps: frame rate of the features; ``None``: each video's fps from the annotation file.
-        max_seq_len: training window, in features (random truncation); with ``resize``, the
-            fixed length every video is resized to.
+        max_seq_len: training window, in features (frames mode: in sampled frames) with
+            random truncation; with ``resize``, the fixed length every video is resized to.
         trunc_thresh: a truncated instance is kept when this fraction of it is in the window.
         crop_ratio: ``(low, high)`` random shortening of videos that fit in the window.
         resize: resize every video's features to ``max_seq_len`` (ActivityNet).
         resize_min_gt_fraction: with ``resize``, training ignores instances shorter than this
             fraction of the video (OpenTAD ``filter_gt``).
-        eval_window: evaluate on sliding windows of this many features (``None``: each video
-            whole, as ActionFormer).
+        eval_window: evaluate on sliding windows of this many features or sampled frames
+            (``None``: each video whole, as ActionFormer; frames mode: ``max_seq_len``).
         eval_overlap: overlap of the evaluation windows.
         class_agnostic: train one "action" class (ActivityNet with an external classifier).
         num_workers: DataLoader worker processes.
         on_error: ``raise`` on a missing or unreadable feature file, or ``skip`` the video.
         synthetic: generate synthetic features (the tiny preset); ``None`` for real data.
+        synthetic_videos: generate synthetic videos (the tiny end-to-end presets).
     """
 
     dataset: str = "thumos14"
     annotation_file: str | None = None
     category_file: str | None = None
     feature_dir: str | None = None
+    video_dir: str | None = None
+    video_exts: tuple[str, ...] = (".mp4", ".mkv", ".avi", ".webm")
+    frame_stride: int = 1
+    image_size: int = 160  # AdaTAD THUMOS-14 crop
+    resize_short_side: int | None = None
+    flip_prob: float = 0.5  # AdaTAD / mmaction Flip
+    color_jitter: bool = True  # AdaTAD ColorJitter
     file_ext: str = ".npy"
     file_prefix: str = ""
     train_split: str = "train"
@@ -136,6 +196,7 @@ class DataConfig:
     num_workers: int = 2
     on_error: Literal["raise", "skip"] = "raise"
     synthetic: SyntheticDataConfig | None = None
+    synthetic_videos: SyntheticVideoDataConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +238,84 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The ActionFormer detector (:func:`tadapt.detection.build_actionformer`).
+class BackboneConfig:
+    """The video backbone of end-to-end training (``tadapt list backbones``).
 
     Attributes:
+        name: registered backbone (``videomae_small_patch16``, ``videomaev2_giant_patch14``...).
+        checkpoint: local weights (official VideoMAE / VideoMAEv2 ``.pth``, Hugging Face
+            folder, ``.safetensors``).
+        pretrained: require ``checkpoint``; ``false`` trains from a random init (the tiny
+            synthetic presets: no weights exist for their backbone).
+        drop_path_rate: stochastic depth of the last block (AdaTAD: 0.1).
+        grad_checkpointing: checkpoint each block that takes part in the backward pass
+            (AdaTAD ``with_cp``); what makes ``tia`` cheap.
+        temporal_scale: interpolate the ``T / tubelet`` features to this many times their
+            length (AdaTAD: 2 on THUMOS-14, a feature per sampled frame; 0.5 on ActivityNet).
+        clips_per_pass: no-grad strategies: run this many 16-frame chunks at a time.
+        overrides: constructor arguments replacing the variant's defaults (e.g.
+            ``{depth: 2}``); ``img_size`` is the pretraining size of the position table.
+    """
+
+    name: str = "videomae_small_patch16"
+    checkpoint: str | None = None
+    pretrained: bool = True
+    drop_path_rate: float = 0.1  # AdaTAD configs drop_path_rate
+    grad_checkpointing: bool = True  # AdaTAD with_cp=True
+    temporal_scale: float = 1.0
+    clips_per_pass: int | None = None
+    overrides: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    """Low-rank adaptation of the attention and MLP linears (strategy ``lora``).
+
+    Attributes:
+        rank: rank of the update.
+        alpha: the update is scaled by ``alpha / rank``.
+        dropout: dropout on the LoRA path.
+        targets: which linears of each block: ``qkv``, ``proj``, ``fc1``, ``fc2``.
+    """
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("qkv", "proj", "fc1", "fc2")
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Where and how big the adapters of a tuning strategy are.
+
+    Attributes:
+        blocks: blocks that get an adapter (``adapter``, ``tia``, ``lora``) or are tapped
+            (``tia_side``, ``losa``); negative indices count from the end; ``None``: the
+            strategy's default (all blocks; side strategies: see ``docs/adaptation.md``).
+        ratio: bottleneck width over the token width (AdaTAD: 1/4; its side variant: 1/8).
+        kernel_size: temporal kernel of TIA's depthwise convolution (``tia``, ``tia_side``;
+            AdaTAD: 3).
+        lora: the ``lora`` strategy's settings.
+        losa: the ``losa`` strategy's design choices, every one ours where the paper is
+            silent (:class:`tadapt.adapters.LoSAOptions`, ``docs/adaptation.md``).
+    """
+
+    blocks: tuple[int, ...] | None = None
+    ratio: float = 0.25  # AdaTAD adapter_mlp_ratio
+    kernel_size: int = 3  # AdaTAD TIA temporal kernel
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    losa: LoSAOptions = field(default_factory=LoSAOptions)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ActionFormer detector (:func:`tadapt.detection.build_actionformer`) and its backbone.
+
+    Attributes:
+        backbone: the video backbone (frames mode); ``None`` for pre-extracted features.
+        strategy: how the backbone is adapted (``tadapt list strategies``): ``frozen``,
+            ``full``, ``adapter``, ``lora``, ``tia``, ``tia_side``, ``losa``.
+        adapter: the adapters of the strategy.
         num_classes: ``K``; ``None``: the annotation file's classes (1 when class-agnostic).
         embed_dim: channels of the embedding, pyramid and neck.
         num_heads: attention heads.
@@ -197,6 +332,9 @@ class ModelConfig:
         loss: the losses.
     """
 
+    backbone: BackboneConfig | None = None
+    strategy: str = "frozen"
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
     num_classes: int | None = None
     embed_dim: int = 512  # ActionFormer embd_dim
     num_heads: int = 4  # ActionFormer n_head
@@ -224,6 +362,9 @@ class OptimConfig:
         eps: AdamW epsilon.
         module_lrs: parameter-name prefix -> learning rate (the longest matching prefix
             wins), e.g. ``{backbone: 0.0, backbone.adapters: 1.0e-4}``.
+        layer_decay: layer-wise learning-rate decay of the backbone for ``full`` fine-tuning:
+            block ``k`` of ``L`` trains at ``lr * layer_decay ** (L - k)`` (BEiT); ``None``:
+            off.
         warmup_epochs: epochs of linear warmup from 0, part of ``train.epochs``.
         min_lr_ratio: the cosine ends at ``lr * min_lr_ratio``.
         clip_grad_norm: clip the global gradient L2 norm to this (``None``: no clipping).
@@ -234,9 +375,30 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # torch AdamW default, as ActionFormer
     eps: float = 1e-8  # torch AdamW default
     module_lrs: dict[str, float] = field(default_factory=dict)
+    layer_decay: float | None = None
     warmup_epochs: int = 5  # ActionFormer opt warmup_epochs
     min_lr_ratio: float = 0.0  # ActionFormer LinearWarmupCosineAnnealingLR eta_min 1e-8 ~ 0
     clip_grad_norm: float | None = 1.0  # ActionFormer train_cfg clip_grad_l2norm
+
+
+@dataclass(frozen=True)
+class FidelityConfig:
+    """LoFi's low-fidelity training batches (:mod:`tadapt.engine.fidelity`, ``docs/lofi.md``).
+
+    Attributes:
+        mode: ``spatial``, ``temporal``, ``spatiotemporal`` or ``cyclic`` (C-LoFi).
+        budget: ``r_t * r_s ** 2`` of every level (LoFi: 4).
+        every: ``cyclic``: switch level every ``epoch`` (LoFi's long cycle, its default) or
+            every ``cycle_batches`` optimizer steps (``batch``, the short cycle).
+        cycle_batches: steps per level with ``every: batch`` (LoFi: 16).
+        levels: custom levels ``"<r_t>x<r_s>,..."`` (``""``: derived from the budget).
+    """
+
+    mode: str = "cyclic"
+    budget: float = 4.0  # LoFi: 4 = 2^2 = 4 x 1 = 2 x sqrt(2)^2
+    every: Literal["epoch", "batch"] = "epoch"  # LoFi's default long cycle
+    cycle_batches: int = 16  # LoFi short cycle c_s
+    levels: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +422,7 @@ class TrainConfig:
         log_interval: optimizer steps between two training-metric records.
         tensorboard: also write TensorBoard events (needs the ``tensorboard`` package).
         progress: show progress bars.
+        fidelity: train on low-fidelity batches (LoFi, frames mode); ``None``: full fidelity.
     """
 
     epochs: int = 35  # ActionFormer thumos_i3d: 30 epochs + 5 warmup
@@ -276,6 +439,7 @@ class TrainConfig:
     log_interval: int = 10
     tensorboard: bool = False
     progress: bool = True
+    fidelity: FidelityConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -38,20 +38,21 @@ class BackboneFeatures(nn.Module):
             detector's head (and side network) still train.
         side: a side network (:func:`tadapt.adapters.build_side_network`) fed by the tapped
             blocks of the no-grad backbone; ``None`` uses the last block's pooled tokens.
-        temporal_upsample: linearly interpolate the features to this many times their length
-            (AdaTAD on THUMOS-14: 2, one feature per sampled frame for tubelet 2).
+        temporal_scale: linearly interpolate the features to this many times their length
+            (AdaTAD: 2 on THUMOS-14, a feature per sampled frame; 0.5 on ActivityNet, 768
+            frames -> 192 steps); ``tubelet / temporal_scale`` must be a whole number.
         clips_per_pass: run a no-grad backbone on this many 16-frame chunks at a time, to bound
             activation memory (``None``: all at once).
 
     Attributes:
-        temporal_stride: input frames per feature step (``tubelet / temporal_upsample``).
+        temporal_stride: input frames per feature step (``tubelet / temporal_scale``).
         temporal_offset: input-frame position of feature step 0 (the tubelet's centre without
-            upsampling).
+            rescaling).
         out_channels: feature channels ``C``.
 
     Raises:
-        ValueError: a side network without ``no_grad``, or an upsampling factor that does not
-            divide the tubelet size.
+        ValueError: a side network without ``no_grad``, or a scale that does not give a whole
+            number of frames per feature step.
     """
 
     def __init__(
@@ -60,25 +61,28 @@ class BackboneFeatures(nn.Module):
         *,
         no_grad: bool = False,
         side: nn.Module | None = None,
-        temporal_upsample: int = 1,
+        temporal_scale: float = 1.0,
         clips_per_pass: int | None = None,
     ) -> None:
         super().__init__()
         if side is not None and not no_grad:
             raise ValueError("a side network reads a no_grad backbone; set no_grad=True")
         tubelet = backbone.tubelet_size
-        if temporal_upsample < 1 or tubelet % temporal_upsample:
+        stride = tubelet / temporal_scale if temporal_scale > 0 else 0.0
+        if stride < 1 or stride != round(stride) or backbone.chunk_frames % round(stride):
             raise ValueError(
-                f"temporal_upsample must divide the tubelet size {tubelet}, got {temporal_upsample}"
+                f"temporal_scale {temporal_scale} gives {stride:g} frames per feature step; it "
+                f"must be a whole number dividing the chunk ({backbone.chunk_frames} frames, "
+                f"tubelet {tubelet}), e.g. 2, 1 or 0.5"
             )
         self.backbone = backbone
         self.side = side
         self.no_grad = no_grad
-        self.temporal_upsample = temporal_upsample
+        self.temporal_scale = temporal_scale
         self.clips_per_pass = clips_per_pass if no_grad else None
-        self.temporal_stride: int = tubelet // temporal_upsample
-        # align_corners=False: new step j sits at old position (j + 0.5) / up - 0.5
-        self.temporal_offset: float = tubelet * (0.5 / temporal_upsample - 0.5) + (tubelet - 1) / 2
+        self.temporal_stride: int = round(stride)
+        # align_corners=False: new step j sits at old step (j + 0.5) / scale - 0.5
+        self.temporal_offset: float = tubelet * (0.5 / temporal_scale - 0.5) + (tubelet - 1) / 2
         self.chunk_frames: int = backbone.chunk_frames
         self.out_channels: int = backbone.embed_dim
 
@@ -105,7 +109,7 @@ class BackboneFeatures(nn.Module):
         """``(B, 3, T, H, W)`` frames and ``(B, T)`` masks -> ``(B, C, T')``, ``(B, T')``.
 
         ``T`` is zero-padded up to whole chunks;
-        ``T' = ceil(T / chunk) * chunk / tubelet * temporal_upsample``.
+        ``T' = ceil(T / chunk) * chunk / tubelet * temporal_scale``.
 
         Raises:
             ValueError: the inputs are not ``(B, 3, T, H, W)`` frames.
@@ -126,10 +130,9 @@ class BackboneFeatures(nn.Module):
             dim=-1
         )  # (B, padded / tubelet)
         feats = self._features(inputs, token_masks).float()  # (B, C, padded / tubelet)
-        if self.temporal_upsample > 1:
-            feats = F.interpolate(
-                feats, scale_factor=self.temporal_upsample, mode="linear", align_corners=False
-            )
+        if self.temporal_scale != 1.0:
+            length = feats.shape[-1] * tubelet // self.temporal_stride
+            feats = F.interpolate(feats, size=length, mode="linear", align_corners=False)
         # a feature step is valid when every frame it covers is
         feat_masks = masks.reshape(masks.shape[0], -1, self.temporal_stride).all(dim=-1)
         return feats, feat_masks

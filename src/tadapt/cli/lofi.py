@@ -1,0 +1,228 @@
+"""``tadapt lofi PRESET_OR_YAML [key=value ...]``: LoFi's pipeline, low-fidelity training to head.
+
+LoFi (Xu et al., NeurIPS 2021) in three steps, each a stage of ``--stage`` (``all`` runs them
+in order; a later stage reads what the earlier ones left in ``--out-dir``):
+
+1. ``train``: end-to-end training of backbone + head on low-fidelity batches
+   (``train.fidelity``, cyclic by default; ``OUT/lofi``).
+2. ``extract``: the LoFi-tuned backbone, frozen, writes per-video snippet features at *full*
+   fidelity (every sampled frame, ``data.image_size``) to ``OUT/features``.
+3. ``head``: a new detection head trained from scratch on those features (``OUT/head``, its
+   config in ``OUT/head_config.yaml``); its evaluation is the pipeline's result.
+
+The config must train on videos (``data.video_dir``) with a strategy whose backbone encodes a
+snippet on its own: ``full`` (LoFi's choice), ``lora`` or ``adapter``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tadapt.cli.experiment import backbone_of, build_model, choose_device, prepare_experiment
+from tadapt.cli.train import TrainResult, train_experiment
+from tadapt.config import (
+    ConfigError,
+    DataConfig,
+    ExperimentConfig,
+    FidelityConfig,
+    load_config,
+    save_config,
+)
+from tadapt.data import eval_transforms
+from tadapt.engine import load_checkpoint
+from tadapt.extraction import ExtractionReport, extract_features
+
+__all__ = ["STAGES", "add_parser", "head_config", "run", "run_lofi"]
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("all", "train", "extract", "head")
+_SNIPPET_STRATEGIES = ("full", "lora", "adapter")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``tadapt lofi``."""
+    parser = subparsers.add_parser(
+        "lofi",
+        help="LoFi: low-fidelity end-to-end training, full-fidelity features, head retraining",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", help="preset name or YAML file training on videos")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides")
+    parser.add_argument("--out-dir", type=Path, required=True, help="pipeline folder")
+    parser.add_argument("--stage", choices=STAGES, default="all", help="which stage(s) to run")
+    parser.add_argument(
+        "--snippet-stride",
+        type=int,
+        default=4,
+        help="sampled frames between two extracted snippets (stage 2 and 3)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _stage_one_config(source: str, overrides: Sequence[str]) -> ExperimentConfig:
+    """The end-to-end config, checked for LoFi (videos, a snippet-wise strategy)."""
+    config = load_config(source, overrides)
+    if config.data.video_dir is None and config.data.synthetic_videos is None:
+        raise ConfigError("tadapt lofi trains end to end: the config needs data.video_dir")
+    if config.model.strategy not in _SNIPPET_STRATEGIES:
+        raise ConfigError(
+            f"model.strategy: LoFi extracts snippet features with the tuned backbone, which "
+            f"{config.model.strategy!r} does not give (its adapters mix clips or read taps); "
+            f"use one of {', '.join(_SNIPPET_STRATEGIES)}"
+        )
+    return config
+
+
+def head_config(
+    config: ExperimentConfig, feature_dir: Path, feature_dim: int, snippet_stride: int
+) -> ExperimentConfig:
+    """Stage 3's config: the same head, data and schedule, on the extracted features.
+
+    Args:
+        config: the resolved stage-1 config (videos, backbone).
+        feature_dir: the extracted features.
+        feature_dim: their channels (the backbone's width).
+        snippet_stride: sampled frames between two snippets.
+    """
+    data = config.data
+    stride = data.frame_stride
+    features = DataConfig(
+        dataset=data.dataset,
+        annotation_file=data.annotation_file,
+        category_file=data.category_file,
+        feature_dir=str(feature_dir),
+        train_split=data.train_split,
+        eval_split=data.eval_split,
+        feature_dim=feature_dim,
+        feat_stride=snippet_stride * stride,  # in video frames
+        num_frames=16 * stride,
+        max_seq_len=max(data.max_seq_len // snippet_stride, 1),
+        trunc_thresh=data.trunc_thresh,
+        crop_ratio=data.crop_ratio,
+        resize=data.resize,
+        resize_min_gt_fraction=data.resize_min_gt_fraction,
+        class_agnostic=data.class_agnostic,
+        num_workers=data.num_workers,
+        on_error=data.on_error,
+    )
+    model = dataclasses.replace(
+        config.model, backbone=None, strategy="frozen", max_seq_len=None, num_classes=None
+    )
+    optim = dataclasses.replace(config.optim, module_lrs={}, layer_decay=None)
+    train = dataclasses.replace(config.train, fidelity=None)
+    return dataclasses.replace(
+        config, name=f"{config.name}_head", data=features, model=model, optim=optim, train=train
+    )
+
+
+def _feature_dim(feature_dir: Path) -> int:
+    """Channels of the extracted features (read from one file)."""
+    files = sorted(feature_dir.glob("*.npy"))
+    if not files:
+        raise ValueError(f"{feature_dir}: no features; run stage 'extract' first")
+    return int(np.load(files[0], mmap_mode="r").shape[1])
+
+
+def _extract(run_dir: Path, out_dir: Path, snippet_stride: int) -> Path:
+    """Stage 2: full-fidelity features of every annotated video with the tuned backbone."""
+    stage_dir = run_dir
+    checkpoint_path = stage_dir / "checkpoints" / "last.pt"
+    if not checkpoint_path.is_file():
+        raise ValueError(f"{checkpoint_path}: run stage 'train' first (tadapt lofi --stage train)")
+    config, annotations = prepare_experiment(stage_dir / "config.yaml", (), stage_dir)
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = build_model(config)
+    use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
+    model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
+    backbone = backbone_of(model)
+    assert backbone is not None
+    data = config.data
+    assert data.video_dir is not None
+    device = choose_device(config.train.device)
+    feature_dir = out_dir / "features"
+    report: ExtractionReport = extract_features(
+        backbone.to(device),
+        annotations.videos,
+        data.video_dir,
+        feature_dir,
+        eval_transforms(data.image_size),
+        exts=data.video_exts,
+        snippet_frames=backbone.chunk_frames,
+        feat_stride=snippet_stride,
+        frame_stride=data.frame_stride,
+        precision="bf16" if config.train.precision in ("bf16", "amp") else "fp32",
+        device=device,
+        progress=config.train.progress,
+    )
+    logger.info("LoFi features: %s", report.summary())
+    if report.failed or report.missing:
+        raise ValueError(f"feature extraction incomplete ({report.summary().splitlines()[0]})")
+    return feature_dir
+
+
+def run_lofi(
+    source: str,
+    overrides: Sequence[str],
+    out_dir: Path,
+    *,
+    stage: str = "all",
+    snippet_stride: int = 4,
+) -> TrainResult | None:
+    """Run LoFi's stages; returns the head's training result when stage 3 ran.
+
+    Raises:
+        ValueError: invalid config, or a stage's input missing from ``out_dir``.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown LoFi stage {stage!r}; choose one of {', '.join(STAGES)}")
+    if snippet_stride < 1:
+        raise ValueError(f"--snippet-stride must be >= 1, got {snippet_stride}")
+    config = _stage_one_config(source, overrides)
+    lofi_dir = out_dir / "lofi"
+    if stage in ("all", "train"):
+        extra = [] if config.train.fidelity is not None else ["train.fidelity.mode=cyclic"]
+        if config.train.fidelity is None:
+            logger.info("train.fidelity not set: LoFi's default, %s", FidelityConfig())
+        train_experiment(source, [*overrides, *extra], out_dir=lofi_dir, command="tadapt lofi")
+    if stage == "train":
+        return None
+    feature_dir = out_dir / "features"
+    if stage in ("all", "extract"):
+        _extract(lofi_dir, out_dir, snippet_stride)
+    if stage == "extract":
+        return None
+    resolved, _ = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
+    head = head_config(resolved, feature_dir, _feature_dim(feature_dir), snippet_stride)
+    path = out_dir / "head_config.yaml"
+    save_config(head, path, header="LoFi stage 3: head trained on full-fidelity features")
+    return train_experiment(path, (), out_dir=out_dir / "head", command="tadapt lofi")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``tadapt lofi``."""
+    logger.info("%s", " ".join(["tadapt", *map(shlex.quote, sys.argv[1:])]))
+    result = run_lofi(
+        args.config,
+        args.overrides,
+        args.out_dir,
+        stage=args.stage,
+        snippet_stride=args.snippet_stride,
+    )
+    if result is None:
+        print(f"LoFi stage {args.stage!r} done in {args.out_dir}")
+        return 0
+    if result.metrics:
+        average = 100 * result.metrics["average_mAP"]
+        print(f"LoFi head on full-fidelity features: average mAP {average:.2f} %")
+    print(f"run folders: {args.out_dir / 'lofi'} (stage 1), {result.run_dir} (head)")
+    return 0

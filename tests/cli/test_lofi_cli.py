@@ -1,0 +1,77 @@
+"""``tadapt lofi``: low-fidelity end-to-end training, full-fidelity features, a new head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tadapt.cli.main import main
+from tadapt.config import ConfigError, load_config, resolve
+
+PRESET = "tiny_synthetic_videos"
+
+
+def _overrides(cache) -> list[str]:
+    return [
+        "data.synthetic_videos.num_videos=8",
+        "data.synthetic_videos.duration_sec=8.0",
+        f"data.synthetic_videos.cache_dir={cache}",
+        "data.image_size=32",
+        "data.resize_short_side=36",
+        "data.max_seq_len=32",
+        "model.strategy=full",
+        "train.epochs=3",
+        "train.progress=false",
+    ]
+
+
+@pytest.mark.slow
+def test_lofi_runs_its_three_stages_and_each_alone(tmp_path, capsys):
+    out = tmp_path / "lofi"
+    cache = tmp_path / "videos"
+    # stage 1 alone: low-fidelity training with the default cyclic schedule
+    assert (
+        main(["lofi", PRESET, *_overrides(cache), "--out-dir", str(out), "--stage", "train"]) == 0
+    )
+    records = [json.loads(x) for x in (out / "lofi" / "metrics.jsonl").read_text().splitlines()]
+    levels = [(r["r_t"], r["r_s"]) for r in records if r["kind"] == "train"]
+    assert levels[0] == (1.0, 2.0)  # epoch 1: spatial; the long cycle switches every epoch
+    assert {round(t * s * s, 6) for t, s in levels} == {4.0}  # constant budget r_t * r_s^2
+    assert len(set(levels)) == 3
+    assert not (out / "features").exists()
+
+    # stages 2 and 3 from the first one's folder
+    assert (
+        main(["lofi", PRESET, *_overrides(cache), "--out-dir", str(out), "--stage", "extract"]) == 0
+    )
+    files = sorted((out / "features").glob("*.npy"))
+    assert len(files) == 8
+    first = np.load(files[0])
+    assert first.shape[1] == 96  # the tiny ViT's width
+    # 8 s at 15 fps, every 2nd frame: 60 sampled frames, 16-frame snippets every 4 frames
+    assert first.shape[0] == (60 - 16) // 4 + 1
+    capsys.readouterr()
+    assert main(["lofi", PRESET, *_overrides(cache), "--out-dir", str(out), "--stage", "head"]) == 0
+    assert "LoFi head on full-fidelity features: average mAP" in capsys.readouterr().out
+    head = load_config(out / "head_config.yaml")
+    assert head.model.backbone is None
+    assert head.data.feature_dir == str(out / "features")
+    assert (head.data.feat_stride, head.data.num_frames, head.data.feature_dim) == (8, 32, 96)
+    assert head.train.fidelity is None
+    assert (out / "head" / "report.json").is_file()
+
+
+def test_lofi_refuses_what_it_cannot_run(tmp_path, capsys):
+    cache = tmp_path / "videos"
+    argv = ["lofi", PRESET, *_overrides(cache), "model.strategy=tia", "--out-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "model.strategy: LoFi extracts snippet features" in capsys.readouterr().err
+    argv = ["lofi", PRESET, *_overrides(cache), "--out-dir", str(tmp_path), "--stage", "extract"]
+    assert main(argv) == 2
+    assert "run stage 'train' first" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"train\.fidelity: LoFi reduces frames"):
+        resolve(
+            load_config("tiny_synthetic_features", ["train.fidelity.mode=cyclic"]), run_dir=tmp_path
+        )
