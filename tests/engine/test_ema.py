@@ -59,3 +59,18 @@ def test_state_dict_round_trip_and_checks():
         ModelEMA(model, decay=1.0)
     with pytest.raises(ValueError, match="does not match"):
         ema.update(nn.Linear(2, 3, bias=False))
+
+
+def test_frozen_parameters_are_shared_not_copied_or_averaged():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    ema = ModelEMA(model, decay=0.5)
+    assert ema.module[0].weight is model[0].weight  # shared: no second copy
+    assert ema.module[1].weight is not model[1].weight
+    assert ema.module[1].weight.data_ptr() != model[1].weight.data_ptr()
+    with torch.no_grad():
+        model[1].weight.add_(2.0)
+    before = ema.module[1].weight.clone()
+    ema.update(model)
+    torch.testing.assert_close(ema.module[1].weight, 0.5 * before + 0.5 * model[1].weight)
+    torch.testing.assert_close(ema.module[0].weight, model[0].weight)
