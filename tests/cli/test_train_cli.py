@@ -132,7 +132,7 @@ def test_bad_input_is_a_value_error_naming_the_problem(tmp_path):
     with pytest.raises(ValueError, match=r"unknown key 'optim\.learning_rate'"):
         _main(["train", PRESET, "optim.learning_rate=1", "--out-dir", str(tmp_path)])
     with pytest.raises(
-        ValueError, match=r"data\.annotation_file and data\.feature_dir must be set"
+        ValueError, match=r"data\.annotation_file and data\.feature_dir \(or data\.video_dir"
     ):
         _main(["train", "thumos14_actionformer_i3d", "--out-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="no such checkpoint"):
