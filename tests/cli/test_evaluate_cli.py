@@ -201,6 +201,10 @@ def test_demo_checks_the_evaluator_then_trains_a_detector(tmp_path, capsys):
     report = json.loads((tmp_path / "tiny_run" / "report.json").read_text())
     assert report["average_mAP"] >= 0.9
     assert f"average mAP: {100 * report['average_mAP']:.2f} %" in out
+    # step 3: end to end from synthetic videos, with an adapter-only checkpoint
+    e2e = json.loads((tmp_path / "tiny_e2e" / "report.json").read_text())
+    assert f"average mAP: {100 * e2e['average_mAP']:.2f} % (random backbone" in out
+    assert (tmp_path / "tiny_e2e" / "checkpoints" / "adapters.pt").is_file()
     # a second demo run replaces its own previous run instead of refusing
     assert main(["demo", "--out", str(tmp_path)]) == 0
 
