@@ -22,6 +22,7 @@ from tadapt.data import (
     seed_worker,
     set_epoch,
 )
+from tadapt.data.loader import ShardedRandomSampler
 from tadapt.io import Annotations, load_annotations
 from tadapt.structures import VideoBatch
 
@@ -135,29 +136,35 @@ def test_workers_start_after_decoding_in_the_main_process(tmp_path: Path) -> Non
     assert torch.equal(batches[0].inputs[1], first.inputs)
 
 
-def test_distributed_sampler_when_initialised(
+def test_distributed_samplers_when_initialised(
     features: tuple[Annotations, Path], tmp_path: Path
 ) -> None:
+    ds = _dataset(features)
+    single = _ids(list(build_loader(ds, batch_size=2, shuffle=True, seed=3)))
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
     )
     try:
-        ds = _dataset(features)
         loader = build_loader(ds, batch_size=2, shuffle=True, seed=3)
-        assert isinstance(loader.sampler, DistributedSampler)
-        set_epoch(loader, 0)
-        first = _ids(list(loader))
+        assert isinstance(loader.sampler, ShardedRandomSampler)
         set_epoch(loader, 1)
+        first = _ids(list(loader))
+        assert ds.epoch == 1
+        # this process's share of the single-process shuffle: alone, all of it
+        assert first == single
         second = _ids(list(loader))
         assert sorted(first) == sorted(second) == sorted(ds.annotations.videos)
         assert first != second
-        assert ds.epoch == 1
-        # the sampler's order is its own seeded permutation for that epoch
-        expected = torch.randperm(len(ds), generator=torch.Generator().manual_seed(3 + 1))
-        assert second == [f"vid{i}" for i in expected.tolist()]
+        # evaluation: the dataset order, shared out
+        in_order = build_loader(ds, batch_size=2, shuffle=False)
+        assert isinstance(in_order.sampler, DistributedSampler)
+        assert _ids(list(in_order)) == [f"vid{i}" for i in range(len(ds))]
     finally:
         dist.destroy_process_group()
-    assert build_loader(ds, batch_size=2, shuffle=True).sampler.__class__ is not DistributedSampler
+    assert not isinstance(build_loader(ds, batch_size=2, shuffle=True).sampler, DistributedSampler)
+    assert not isinstance(
+        build_loader(ds, batch_size=2, shuffle=True).sampler, ShardedRandomSampler
+    )
 
 
 def test_seed_worker_seeds_python_and_numpy() -> None:

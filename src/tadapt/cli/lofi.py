@@ -38,6 +38,7 @@ from tadapt.config import (
 )
 from tadapt.data import eval_transforms
 from tadapt.engine import load_checkpoint
+from tadapt.engine.distributed import barrier, is_main_process
 from tadapt.extraction import ExtractionReport, extract_features
 
 __all__ = ["STAGES", "add_parser", "head_config", "run", "run_lofi"]
@@ -198,7 +199,9 @@ def run_lofi(
         return None
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
-        _extract(lofi_dir, out_dir, snippet_stride)
+        if is_main_process():  # one process writes the features, the others wait
+            _extract(lofi_dir, out_dir, snippet_stride)
+        barrier()
     if stage == "extract":
         return None
     resolved, _ = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
@@ -218,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         stage=args.stage,
         snippet_stride=args.snippet_stride,
     )
+    if not is_main_process():
+        return 0  # rank 0 reports
     if result is None:
         print(f"LoFi stage {args.stage!r} done in {args.out_dir}")
         return 0

@@ -63,7 +63,7 @@ from tadapt.engine import (
     steps_per_epoch,
     wrap_model,
 )
-from tadapt.engine.distributed import cleanup_distributed
+from tadapt.engine.distributed import cleanup_distributed, is_main_process
 
 __all__ = ["TrainResult", "add_parser", "run", "train_experiment"]
 
@@ -322,6 +322,8 @@ def run(args: argparse.Namespace) -> int:
     result = train_experiment(
         args.config, args.overrides, out_dir=args.out_dir, resume=args.resume, command=command
     )
+    if not is_main_process():
+        return 0  # rank 0 reports
     if not result.metrics:
         print(f"trained {result.state.epoch} epochs; run folder {result.run_dir}")
         return 0

@@ -9,6 +9,14 @@
   and divided by an exponential moving average of the number of positive points, which keeps
   the loss scale steady with small batches.
 
+**Data-parallel training.** Under ``torchrun`` each process holds a share of the global batch.
+In training mode :class:`DetectionLoss` sums the batch statistics (positive count, loss sums)
+over the processes, so the normaliser follows the global batch's positives, and it scales each
+process's loss so that DDP's gradient average is the global batch's gradient
+(:func:`share_of_global_loss`): N processes train as one process on the same global batch.
+This adds one all-reduce of three numbers per forward pass; every process must therefore run
+the training forward the same number of times (DDP requires that anyway).
+
 Written anew from the papers and that code.
 """
 
@@ -17,12 +25,20 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tadapt.detection.targets import PointTargets
 
-__all__ = ["DetectionLoss", "LossNormalizer", "diou_loss_1d", "sigmoid_focal_loss"]
+__all__ = [
+    "DetectionLoss",
+    "LossNormalizer",
+    "diou_loss_1d",
+    "share_of_global_loss",
+    "sigmoid_focal_loss",
+    "sum_over_processes",
+]
 
 Reduction = Literal["none", "sum", "mean"]
 
@@ -98,6 +114,41 @@ def diou_loss_1d(
     return _reduce(loss, reduction)
 
 
+def sum_over_processes(values: Tensor) -> tuple[Tensor, int]:
+    """Sum ``values`` over the processes of a data-parallel job.
+
+    Args:
+        values: any shape, on the device the process group communicates from (the GPU under
+            NCCL); not differentiated.
+
+    Returns:
+        The sums and the number of processes; ``(values, 1)`` without a process group.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values, 1
+    total = values.detach().clone()
+    dist.all_reduce(total)
+    return total, dist.get_world_size()
+
+
+def share_of_global_loss(local: Tensor, global_value: Tensor, world_size: int) -> Tensor:
+    """This process's term of a loss summed over a global batch, as DDP should see it.
+
+    The global loss is ``sum_r local_r``. DDP averages the processes' gradients, so each
+    process backpropagates ``world_size * local``; the returned tensor has that gradient but
+    the value ``global_value``, so every process logs (and checks for NaN) the global loss.
+
+    Args:
+        local: this process's differentiable term, a scalar.
+        global_value: the sum of every process's ``local`` (detached).
+        world_size: number of processes.
+    """
+    if world_size == 1:
+        return local
+    scaled = local * world_size
+    return scaled + (global_value.to(scaled.dtype) - scaled.detach())
+
+
 class LossNormalizer(nn.Module):
     """Exponential moving average of the number of positive points per batch.
 
@@ -136,7 +187,9 @@ class DetectionLoss(nn.Module):
     """Focal + DIoU losses over the points of a batch, normalised by :class:`LossNormalizer`.
 
     The classification loss covers every valid point; the regression loss only positives.
-    ``final_loss = cls_loss + reg_weight * reg_loss``.
+    ``final_loss = cls_loss + reg_weight * reg_loss``. In training mode under data-parallel
+    training, the positive count and the loss sums are those of the global batch (module
+    docstring); in evaluation mode they are this process's.
 
     Args:
         num_classes: ``K``.
@@ -183,25 +236,29 @@ class DetectionLoss(nn.Module):
             ``cls_loss``, ``reg_loss`` (unweighted) and ``final_loss``, scalar tensors.
         """
         positive = targets.positive & valid  # (B, P)
-        num_positive = int(positive.sum())
-        norm = (
-            self.normalizer.update(num_positive) if self.training else float(self.normalizer.value)
-        )
-
         cls_target = targets.cls[valid]  # (V, K) over the V valid points
         cls_target = cls_target * (1 - self.label_smoothing) + self.label_smoothing / (
             self.num_classes + 1
         )
-        cls_loss = sigmoid_focal_loss(
+        cls_sum = sigmoid_focal_loss(
             cls_logits[valid], cls_target, alpha=self.alpha, gamma=self.gamma, reduction="sum"
         )
-        cls_loss = cls_loss / norm
-
         pred_offsets = offsets[positive]  # (N_pos, 2)
-        if num_positive == 0:
-            reg_loss = 0.0 * pred_offsets.float().sum()  # keeps the graph connected
+        if pred_offsets.shape[0] == 0:
+            reg_sum = 0.0 * pred_offsets.float().sum()  # keeps the graph connected
         else:
-            reg_loss = diou_loss_1d(pred_offsets, targets.offsets[positive], reduction="sum") / norm
+            reg_sum = diou_loss_1d(pred_offsets, targets.offsets[positive], reduction="sum")
+
+        if self.training:
+            # the global batch's statistics: one all-reduce of (N_pos, cls sum, reg sum)
+            local = torch.stack([positive.sum(), cls_sum.detach(), reg_sum.detach()]).double()
+            total, world_size = sum_over_processes(local)
+            norm = self.normalizer.update(int(total[0]))
+            cls_sum = share_of_global_loss(cls_sum, total[1], world_size)
+            reg_sum = share_of_global_loss(reg_sum, total[2], world_size)
+        else:
+            norm = float(self.normalizer.value)
+        cls_loss, reg_loss = cls_sum / norm, reg_sum / norm
 
         if self.reg_weight > 0:
             weight: Tensor | float = self.reg_weight
