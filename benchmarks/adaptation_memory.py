@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from peak_rss import reset_peak_rss, status_mib
 from tadapt.adapters import list_strategies
 from tadapt.cli.experiment import build_backbone_features
 from tadapt.config import AdapterConfig, BackboneConfig, ExperimentConfig, ModelConfig
@@ -148,25 +149,12 @@ def build_model(probe: Probe) -> LightHead:
     return LightHead(build_backbone_features(config), NUM_CLASSES)
 
 
-def _status_mib(field: str) -> float:
-    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(f"{field}:"))
-    return int(line.split()[1]) / 2**10
-
-
-def _reset_peak_rss() -> None:
-    # Linux: writing 5 to clear_refs resets VmHWM (the resident-set high-water mark) to VmRSS
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-
-
 def choose_method(device: torch.device) -> str:
     """``cuda`` on a GPU; ``rss`` where the high-water mark can be reset; else ``profiler``."""
     if device.type == "cuda":
         return "cuda"
     try:
-        _reset_peak_rss()
+        reset_peak_rss()
     except OSError:
         return "profiler"
     return "rss"
@@ -184,10 +172,10 @@ def _peak_meter(method: str, device: torch.device) -> Iterator[list[float]]:
         torch.cuda.synchronize(device)
         found.append((torch.cuda.max_memory_allocated(device) - before) / 2**20)
     elif method == "rss":
-        _reset_peak_rss()
-        before_mib = _status_mib("VmRSS")
+        reset_peak_rss()
+        before_mib = status_mib("VmRSS")
         yield found
-        found.append(_status_mib("VmHWM") - before_mib)
+        found.append(status_mib("VmHWM") - before_mib)
     else:
         activities = [torch.profiler.ProfilerActivity.CPU]
         with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
@@ -205,7 +193,7 @@ def _peak_meter(method: str, device: torch.device) -> Iterator[list[float]]:
 def _memory_now(method: str, device: torch.device) -> float:
     if method == "cuda":
         return torch.cuda.memory_allocated(device) / 2**20
-    return _status_mib("VmRSS")
+    return status_mib("VmRSS")
 
 
 def measure(probe: Probe) -> Result:

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the published sizes live beside the size test
 
 from backbones.published_sizes import PUBLISHED_PARAMS_M  # noqa: E402
+from peak_rss import reset_peak_rss, status_mib  # noqa: E402
 from tadapt.backbones import (  # noqa: E402
     autocast_context,
     count_backbone_parameters,
@@ -98,19 +99,6 @@ def report_throughput(args: argparse.Namespace, device: torch.device) -> None:
         )
 
 
-def _status_mib(field: str) -> float:
-    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(f"{field}:"))
-    return int(line.split()[1]) / 2**10
-
-
-def _reset_peak_rss() -> None:
-    # Linux: writing 5 to clear_refs resets VmHWM (the resident-set high-water mark) to VmRSS
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
-
-
 def memory_probe(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     """One forward+backward; activation memory in MiB (run in a fresh process on the CPU)."""
     model = create_backbone(VARIANTS[args.variants[0]]).to(device).eval()
@@ -125,15 +113,15 @@ def memory_probe(args: argparse.Namespace, device: torch.device) -> dict[str, fl
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated() / 2**20
     else:
-        _reset_peak_rss()
-        before = _status_mib("VmRSS")
+        reset_peak_rss()
+        before = status_mib("VmRSS")
     start = time.perf_counter()
     model.forward_features(x).float().pow(2).mean().backward()
     seconds = time.perf_counter() - start
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = _status_mib("VmHWM")
+        peak = status_mib("VmHWM")
     return {"activation_mib": peak - before, "seconds": seconds}
 
 

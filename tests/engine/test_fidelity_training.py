@@ -19,13 +19,14 @@ from tadapt.engine import (
     FidelityTransform,
     MetricsWriter,
     Trainer,
-    TrainerHook,
     WarmupCosineLR,
     apply_fidelity,
     build_optimizer,
     load_checkpoint,
 )
 from tadapt.structures import Segments, VideoBatch, VideoSample, collate_samples
+
+from .toy import StopAt, StopError
 
 CYCLE = FidelitySchedule("cyclic").levels  # S (1x2), T (4x1), ST (2x1.414), budget 4
 
@@ -188,19 +189,6 @@ class _ClipRegressor(nn.Module):
         return {"final_loss": loss}
 
 
-class _StopError(Exception):
-    pass
-
-
-class _StopAt(TrainerHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_step(self, trainer: Trainer) -> None:
-        if trainer.state.step == self.step:
-            raise _StopError
-
-
 def _trainer(tmp_path, schedule: FidelitySchedule, **kwargs) -> Trainer:
     torch.manual_seed(0)
     model = _ClipRegressor()
@@ -253,8 +241,8 @@ def test_a_resumed_run_sees_the_same_fidelity_sequence(tmp_path):
     reference = _trainer(tmp_path / "ref", schedule)
     reference.fit()
 
-    broken = _trainer(tmp_path / "run", schedule, hooks=[_StopAt(3)], checkpoint_interval_steps=1)
-    with pytest.raises(_StopError):
+    broken = _trainer(tmp_path / "run", schedule, hooks=[StopAt(3)], checkpoint_interval_steps=1)
+    with pytest.raises(StopError):
         broken.fit()
     resumed = _trainer(tmp_path / "run", schedule)
     resumed.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt"))

@@ -17,20 +17,7 @@ from tadapt.engine import (
     steps_per_epoch,
 )
 
-from .toy import ToyDataset, ToyRegressor
-
-
-class _StopError(Exception):
-    pass
-
-
-class _StopAt(TrainerHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_step(self, trainer: Trainer) -> None:
-        if trainer.state.step == self.step:
-            raise _StopError
+from .toy import StopAt, StopError, ToyDataset, ToyRegressor
 
 
 def _trainer(tmp_path, *, batch=4, accum=1, dropout=0.0, epochs=3, ema=True, hooks=(), **kw):
@@ -80,8 +67,8 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path, interrup
     reference.fit()
 
     kwargs = {"dropout": 0.3, "checkpoint_interval_steps": 2}
-    broken = _trainer(tmp_path / "run", hooks=[_StopAt(interrupt_at)], **kwargs)
-    with pytest.raises(_StopError):
+    broken = _trainer(tmp_path / "run", hooks=[StopAt(interrupt_at)], **kwargs)
+    with pytest.raises(StopError):
         broken.fit()
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert checkpoint["state"]["step"] == interrupt_at - interrupt_at % 2
