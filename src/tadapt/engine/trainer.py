@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from tadapt.data import set_epoch
 from tadapt.engine.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
-from tadapt.engine.distributed import is_main_process, unwrap_model
+from tadapt.engine.distributed import get_world_size, is_main_process, unwrap_model
 from tadapt.engine.ema import ModelEMA
 from tadapt.engine.logging import MetricsWriter
 from tadapt.engine.precision import PrecisionPolicy, resolve_precision
@@ -362,7 +362,10 @@ class Trainer:
             "step": self.state.step,
             **window.means(),
             "lr": self.optimizer.param_groups[0]["lr"],
-            "samples_per_s": window.samples / max(time.perf_counter() - window.start, 1e-9),
+            # every process trains on as many samples: the global rate
+            "samples_per_s": get_world_size()
+            * window.samples
+            / max(time.perf_counter() - window.start, 1e-9),
         }
         if isinstance(self.batch_transform, DescribedTransform):
             # the setting of the step just taken (a window may span several under LoFi)
