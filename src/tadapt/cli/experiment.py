@@ -18,8 +18,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tadapt.adapters import apply_strategy, build_side_network, get_strategy
-from tadapt.backbones import VisionTransformer, create_backbone
+from tadapt.cli.adaptation import (
+    backbone_of,
+    build_backbone_features,
+    build_fidelity_transform,
+    strategy_options,
+)
 from tadapt.config import (
     ConfigError,
     ExperimentConfig,
@@ -43,7 +47,6 @@ from tadapt.data import (
 from tadapt.data.feature_resize import ResizedFeatures
 from tadapt.data.synthetic_features import SyntheticFeatureSpec, generate_synthetic_features
 from tadapt.detection import (
-    BackboneFeatures,
     FusionMode,
     PostProcessing,
     TemporalDetector,
@@ -51,8 +54,6 @@ from tadapt.detection import (
 )
 from tadapt.detection.inference import load_video_class_scores
 from tadapt.engine import (
-    FidelitySchedule,
-    FidelityTransform,
     PrecisionPolicy,
     evaluate,
     fuse_class_scores,
@@ -250,92 +251,6 @@ def _video_datasets(
 def build_postprocessing(config: ExperimentConfig) -> PostProcessing:
     """The detector's decoding and NMS settings."""
     return PostProcessing(**config_to_dict(config.eval.postprocess))
-
-
-def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
-    """The (adapted) backbone of a frames-mode config, as the detector's feature extractor."""
-    model = config.model
-    assert model.backbone is not None
-    spec, adapter = model.backbone, model.adapter
-    backbone = create_backbone(
-        spec.name,
-        checkpoint=spec.checkpoint,
-        drop_path_rate=spec.drop_path_rate,
-        **spec.overrides,
-    )
-    strategy = get_strategy(model.strategy)
-    options = strategy_options(config)
-    blocks = list(adapter.blocks) if adapter.blocks is not None else None
-    apply_strategy(backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options)
-    side = build_side_network(
-        backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options
-    )
-    backbone.set_grad_checkpointing(spec.grad_checkpointing)
-    return BackboneFeatures(
-        backbone,
-        no_grad=strategy.no_grad,
-        side=side,
-        temporal_scale=spec.temporal_scale,
-        clips_per_pass=spec.clips_per_pass,
-    )
-
-
-def strategy_options(config: ExperimentConfig) -> dict[str, Any]:
-    """The strategy-specific keyword arguments of ``model.strategy`` from ``model.adapter``."""
-    adapter, name = config.model.adapter, config.model.strategy
-    if name == "tia":
-        return {"kernel_size": adapter.kernel_size}
-    if name == "tia_side":  # the ladder's branches are checkpointed like the blocks
-        assert config.model.backbone is not None
-        return {
-            "kernel_size": adapter.kernel_size,
-            "checkpoint": config.model.backbone.grad_checkpointing,
-        }
-    if name == "losa":
-        return dataclasses.asdict(adapter.losa)
-    if name == "lora":
-        lora = adapter.lora
-        return {
-            "rank": lora.rank,
-            "alpha": lora.alpha,
-            "dropout": lora.dropout,
-            "targets": tuple(lora.targets),
-        }
-    return {}
-
-
-def build_fidelity_transform(
-    config: ExperimentConfig, model: TemporalDetector
-) -> FidelityTransform | None:
-    """LoFi's batch transform of ``train.fidelity`` (``None`` at full fidelity).
-
-    Raises:
-        ValueError: the schedule is invalid (names the key).
-    """
-    spec, backbone = config.train.fidelity, backbone_of(model)
-    if spec is None:
-        return None
-    assert backbone is not None  # resolve() checked frames mode
-    try:
-        schedule = FidelitySchedule.from_name(
-            spec.mode,
-            budget=spec.budget,
-            every=spec.every,
-            cycle_batches=spec.cycle_batches,
-            levels=spec.levels,
-        )
-    except ValueError as err:
-        raise ConfigError(f"train.fidelity: {err}") from None
-    logger.info("LoFi %s schedule, levels %s", schedule.mode, [str(v) for v in schedule.levels])
-    return FidelityTransform(
-        schedule, patch_size=backbone.patch_size, chunk_frames=backbone.chunk_frames
-    )
-
-
-def backbone_of(model: TemporalDetector) -> VisionTransformer | None:
-    """The detector's backbone in frames mode, ``None`` on pre-extracted features."""
-    extractor = model.feature_extractor
-    return extractor.backbone if isinstance(extractor, BackboneFeatures) else None
 
 
 def build_model(config: ExperimentConfig) -> TemporalDetector:

@@ -12,9 +12,9 @@ from tadapt.config.loading import (
     list_presets,
     load_config,
     preset_path,
-    resolve,
     save_config,
 )
+from tadapt.config.resolving import resolve
 from tadapt.config.schema import (
     AdapterConfig,
     BackboneConfig,

@@ -5,8 +5,8 @@
   so ``3``, ``1e-3``, ``true``, ``null`` and ``[0.9, 1.0]`` mean what they look like; unlike
   plain PyYAML, ``1e-3`` is a float, not a string), then builds the frozen dataclasses,
   checking every key and type on the way.
-* :func:`resolve` fills the fields that follow from others and checks values; it returns a new
-  config.
+* :func:`tadapt.config.resolve` (in :mod:`tadapt.config.resolving`) fills the fields that follow
+  from others and checks values; it returns a new config.
 * :func:`save_config` writes a config as YAML that :func:`load_config` reads back to an equal
   config (the resolved config saved beside every run).
 
@@ -17,8 +17,6 @@ type raises one that names the key, the expected type and the value given.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import re
 import types
@@ -29,9 +27,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-from tadapt.adapters import list_strategies
 from tadapt.config.schema import ExperimentConfig
-from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 from tadapt.io import write_text_atomic
 
 __all__ = [
@@ -42,7 +38,6 @@ __all__ = [
     "list_presets",
     "load_config",
     "preset_path",
-    "resolve",
     "save_config",
 ]
 
@@ -380,268 +375,3 @@ def save_config(
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     write_text_atomic(Path(path), comment + text)
-
-
-# --------------------------------------------------------------------------- resolve
-
-
-def resolve(
-    config: ExperimentConfig,
-    *,
-    num_classes: int | None = None,
-    run_dir: str | os.PathLike[str] | None = None,
-) -> ExperimentConfig:
-    """Fill the derived fields and check values; returns a new config.
-
-    * ``model.num_classes``: 1 when class-agnostic, else ``num_classes`` (the annotation
-      file's class count, which must agree with a value set in the config);
-    * ``model.max_seq_len``: ``data.max_seq_len``;
-    * ``eval.tiou_thresholds``: the thresholds of ``data.dataset``;
-    * ``data.synthetic.cache_dir``: ``<run_dir>/synthetic_features``; then
-      ``data.feature_dir`` / ``data.annotation_file`` point into it;
-    * ``data.synthetic_videos.cache_dir``: ``<run_dir>/synthetic_videos``; then
-      ``data.video_dir`` / ``data.annotation_file`` point into it.
-
-    Args:
-        config: a loaded config.
-        num_classes: the number of classes of the annotation file, when known.
-        run_dir: the run's output folder (for the synthetic data's default folder).
-
-    Raises:
-        ConfigError: a value out of range or inconsistent with another; the message names
-            the key.
-    """
-    _check_ranges(config)
-    data, model, evaluation = config.data, config.model, config.eval
-    if data.synthetic is not None:
-        synthetic = data.synthetic
-        if synthetic.cache_dir is None:
-            if run_dir is None:
-                raise ConfigError("data.synthetic.cache_dir: set it, or pass the run folder")
-            synthetic = dataclasses.replace(
-                synthetic, cache_dir=str(Path(run_dir) / "synthetic_features")
-            )
-        assert synthetic.cache_dir is not None
-        data = dataclasses.replace(
-            data,
-            synthetic=synthetic,
-            feature_dir=data.feature_dir or str(Path(synthetic.cache_dir) / "features"),
-            annotation_file=data.annotation_file
-            or str(Path(synthetic.cache_dir) / "annotations.json"),
-        )
-    if data.synthetic_videos is not None:
-        videos = data.synthetic_videos
-        if videos.cache_dir is None:
-            if run_dir is None:
-                raise ConfigError("data.synthetic_videos.cache_dir: set it, or pass the run folder")
-            videos = dataclasses.replace(videos, cache_dir=str(Path(run_dir) / "synthetic_videos"))
-        assert videos.cache_dir is not None
-        data = dataclasses.replace(
-            data,
-            synthetic_videos=videos,
-            video_dir=data.video_dir or str(Path(videos.cache_dir) / "videos"),
-            annotation_file=data.annotation_file
-            or str(Path(videos.cache_dir) / "annotations.json"),
-        )
-    classes = model.num_classes
-    if data.class_agnostic:
-        if classes not in (None, 1):
-            raise ConfigError(f"model.num_classes: class-agnostic data needs 1, got {classes}")
-        classes = 1
-    elif num_classes is not None:
-        if classes is not None and classes != num_classes:
-            raise ConfigError(
-                f"model.num_classes: the config says {classes} but the annotation file has "
-                f"{num_classes} classes; remove the value or fix the file"
-            )
-        classes = num_classes
-    model = dataclasses.replace(
-        model,
-        num_classes=classes,
-        max_seq_len=model.max_seq_len if model.max_seq_len is not None else data.max_seq_len,
-    )
-    thresholds = evaluation.tiou_thresholds
-    if thresholds is None:
-        try:
-            thresholds = tiou_thresholds_for(data.dataset)
-        except ValueError:
-            known = ", ".join(sorted(TIOU_PRESETS))
-            raise ConfigError(
-                f"data.dataset: no tIoU thresholds for {data.dataset!r} (known: {known}); "
-                "set eval.tiou_thresholds"
-            ) from None
-    evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(thresholds))
-    return dataclasses.replace(config, data=data, model=model, eval=evaluation)
-
-
-def _check_ranges(config: ExperimentConfig) -> None:
-    """Range and consistency checks; each failure names its key."""
-    data, model, optim, train, ev = (
-        config.data,
-        config.model,
-        config.optim,
-        config.train,
-        config.eval,
-    )
-    num_levels = model.arch[2] + 1
-    checks: list[tuple[bool, str, str]] = [
-        (data.feature_dim >= 1, "data.feature_dim", "must be >= 1"),
-        (data.feat_stride >= 1, "data.feat_stride", "must be >= 1"),
-        (data.num_frames >= 1, "data.num_frames", "must be >= 1"),
-        (data.fps is None or data.fps > 0, "data.fps", "must be > 0 or null"),
-        (data.max_seq_len >= 1, "data.max_seq_len", "must be >= 1"),
-        (0.0 <= data.trunc_thresh <= 1.0, "data.trunc_thresh", "must be in [0, 1]"),
-        (
-            data.crop_ratio is None or 0.0 < data.crop_ratio[0] <= data.crop_ratio[1] <= 1.0,
-            "data.crop_ratio",
-            "must be [low, high] with 0 < low <= high <= 1, or null",
-        ),
-        (data.eval_window is None or data.eval_window >= 1, "data.eval_window", "must be >= 1"),
-        (0.0 <= data.eval_overlap < 1.0, "data.eval_overlap", "must be in [0, 1)"),
-        (data.num_workers >= 0, "data.num_workers", "must be >= 0"),
-        (data.file_ext in (".npy", ".pt"), "data.file_ext", "must be '.npy' or '.pt'"),
-        (
-            model.num_classes is None or model.num_classes >= 1,
-            "model.num_classes",
-            "must be >= 1",
-        ),
-        (min(model.arch) >= 0 and model.arch[1] + model.arch[0] >= 1, "model.arch", "invalid"),
-        (
-            len(model.regression_ranges) == num_levels,
-            "model.regression_ranges",
-            f"needs one [low, high] per pyramid level ({num_levels} for arch {model.arch})",
-        ),
-        (
-            isinstance(model.window_size, int) or len(model.window_size) == num_levels,
-            "model.window_size",
-            f"needs one value or {num_levels} (one per level)",
-        ),
-        (model.embed_dim % model.num_heads == 0, "model.embed_dim", "must divide by num_heads"),
-        (optim.lr >= 0, "optim.lr", "must be >= 0"),
-        (optim.weight_decay >= 0, "optim.weight_decay", "must be >= 0"),
-        (all(v >= 0 for v in optim.module_lrs.values()), "optim.module_lrs", "must be >= 0"),
-        (0 <= optim.warmup_epochs <= train.epochs, "optim.warmup_epochs", "0..train.epochs"),
-        (0.0 <= optim.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "must be in [0, 1]"),
-        (
-            optim.clip_grad_norm is None or optim.clip_grad_norm > 0,
-            "optim.clip_grad_norm",
-            "must be > 0 or null",
-        ),
-        (train.epochs >= 1, "train.epochs", "must be >= 1"),
-        (train.batch_size >= 1, "train.batch_size", "must be >= 1"),
-        (train.grad_accum_steps >= 1, "train.grad_accum_steps", "must be >= 1"),
-        (
-            train.ema_decay is None or 0.0 < train.ema_decay < 1.0,
-            "train.ema_decay",
-            "must be in (0, 1) or null",
-        ),
-        (train.eval_interval >= 0, "train.eval_interval", "must be >= 0"),
-        (train.checkpoint_interval_steps >= 0, "train.checkpoint_interval_steps", ">= 0"),
-        (train.log_interval >= 1, "train.log_interval", "must be >= 1"),
-        (ev.batch_size >= 1, "eval.batch_size", "must be >= 1"),
-        (ev.classifier_top_k >= 1, "eval.classifier_top_k", "must be >= 1"),
-        (
-            ev.tiou_thresholds is None or all(0 < t <= 1 for t in ev.tiou_thresholds),
-            "eval.tiou_thresholds",
-            "must lie in (0, 1]",
-        ),
-    ]
-    for ok, key, message in checks:
-        if not ok:
-            raise ConfigError(f"{key}: {message}, got {_lookup(config, key)!r}")
-    for low, high in model.regression_ranges:
-        if not 0 <= low < high or math.isnan(high):
-            raise ConfigError(
-                f"model.regression_ranges: each range needs 0 <= low < high, got "
-                f"{list(model.regression_ranges)}"
-            )
-    _check_frames_mode(config)
-    if data.class_agnostic is False and ev.classifier_file is not None:
-        raise ConfigError(
-            "eval.classifier_file: an external classifier labels class-agnostic proposals; "
-            "set data.class_agnostic=true (and model.num_classes=1) or remove the file"
-        )
-
-
-def _check_frames_mode(config: ExperimentConfig) -> None:
-    """Videos go with a backbone, features without; the strategy and its settings exist."""
-    data, model = config.data, config.model
-    frames = data.video_dir is not None or data.synthetic_videos is not None
-    features = data.feature_dir is not None or data.synthetic is not None
-    if frames and features:
-        raise ConfigError(
-            "data: give videos (data.video_dir / data.synthetic_videos) or features "
-            "(data.feature_dir / data.synthetic), not both"
-        )
-    if frames and model.backbone is None:
-        raise ConfigError(
-            "model.backbone: training on videos needs a backbone, e.g. "
-            "model.backbone.name=videomae_small_patch16 (tadapt list backbones)"
-        )
-    if features and model.backbone is not None:
-        raise ConfigError(
-            "model.backbone: pre-extracted features need no backbone; set model.backbone=null "
-            "or train on videos (data.video_dir)"
-        )
-    if model.strategy not in list_strategies():
-        close = difflib.get_close_matches(model.strategy, list_strategies(), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(
-            f"model.strategy: unknown strategy {model.strategy!r}{hint}; known: "
-            f"{', '.join(list_strategies())}"
-        )
-    backbone = model.backbone
-    if backbone is not None and backbone.pretrained == (backbone.checkpoint is None):
-        raise ConfigError(
-            "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
-            "checkpoint=pretrained/vit-small-p16_videomae-k400.pth, see docs/backbones.md)"
-            if backbone.pretrained
-            else "model.backbone.pretrained: false (random init) contradicts "
-            f"model.backbone.checkpoint={backbone.checkpoint!r}; drop one"
-        )
-    if config.train.fidelity is not None and not frames:
-        raise ConfigError(
-            "train.fidelity: LoFi reduces frames; it needs videos (data.video_dir), not features"
-        )
-    decay = config.optim.layer_decay
-    if decay is not None and model.strategy != "full":
-        raise ConfigError(
-            f"optim.layer_decay: layer-wise decay is for model.strategy=full, not "
-            f"{model.strategy!r}; set optim.layer_decay=null"
-        )
-    checks: list[tuple[bool, str, str]] = [
-        (decay is None or 0.0 < decay <= 1.0, "optim.layer_decay", "must be in (0, 1]"),
-        (data.frame_stride >= 1, "data.frame_stride", "must be >= 1"),
-        (data.image_size >= 16, "data.image_size", "must be >= 16"),
-        (0.0 <= data.flip_prob <= 1.0, "data.flip_prob", "must be in [0, 1]"),
-        (0.0 < model.adapter.ratio <= 1.0, "model.adapter.ratio", "must be in (0, 1]"),
-        (model.adapter.lora.rank >= 1, "model.adapter.lora.rank", "must be >= 1"),
-        (
-            not (data.resize and data.frame_stride != 1 and frames),
-            "data.frame_stride",
-            "must be 1 with data.resize (frames spread over the whole video)",
-        ),
-    ]
-    if model.backbone is not None:
-        checks += [
-            (
-                model.backbone.temporal_scale > 0,
-                "model.backbone.temporal_scale",
-                "must be > 0",
-            ),
-            (
-                model.backbone.clips_per_pass is None or model.backbone.clips_per_pass >= 1,
-                "model.backbone.clips_per_pass",
-                "must be >= 1 or null",
-            ),
-        ]
-    for ok, key, message in checks:
-        if not ok:
-            raise ConfigError(f"{key}: {message}, got {_lookup(config, key)!r}")
-
-
-def _lookup(config: Any, dotted: str) -> Any:
-    value = config
-    for part in dotted.split("."):
-        value = getattr(value, part)
-    return value

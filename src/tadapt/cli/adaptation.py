@@ -1,0 +1,113 @@
+"""The end-to-end parts of an experiment: the adapted backbone and LoFi's batch transform.
+
+Read by :mod:`tadapt.cli.experiment` (frames mode): ``model.backbone``, ``model.strategy`` and
+``model.adapter`` become a :class:`~tadapt.detection.BackboneFeatures` holding the adapted ViT
+(and its side network), ``train.fidelity`` a LoFi :class:`~tadapt.engine.FidelityTransform`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from tadapt.adapters import apply_strategy, build_side_network, get_strategy
+from tadapt.backbones import VisionTransformer, create_backbone
+from tadapt.config import ConfigError, ExperimentConfig
+from tadapt.detection import BackboneFeatures, TemporalDetector
+from tadapt.engine import FidelitySchedule, FidelityTransform
+
+__all__ = [
+    "backbone_of",
+    "build_backbone_features",
+    "build_fidelity_transform",
+    "strategy_options",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
+    """The (adapted) backbone of a frames-mode config, as the detector's feature extractor."""
+    model = config.model
+    assert model.backbone is not None
+    spec, adapter = model.backbone, model.adapter
+    backbone = create_backbone(
+        spec.name,
+        checkpoint=spec.checkpoint,
+        drop_path_rate=spec.drop_path_rate,
+        **spec.overrides,
+    )
+    strategy = get_strategy(model.strategy)
+    options = strategy_options(config)
+    blocks = list(adapter.blocks) if adapter.blocks is not None else None
+    apply_strategy(backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options)
+    side = build_side_network(
+        backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options
+    )
+    backbone.set_grad_checkpointing(spec.grad_checkpointing)
+    return BackboneFeatures(
+        backbone,
+        no_grad=strategy.no_grad,
+        side=side,
+        temporal_scale=spec.temporal_scale,
+        clips_per_pass=spec.clips_per_pass,
+    )
+
+
+def strategy_options(config: ExperimentConfig) -> dict[str, Any]:
+    """The strategy-specific keyword arguments of ``model.strategy`` from ``model.adapter``."""
+    adapter, name = config.model.adapter, config.model.strategy
+    if name == "tia":
+        return {"kernel_size": adapter.kernel_size}
+    if name == "tia_side":  # the ladder's branches are checkpointed like the blocks
+        assert config.model.backbone is not None
+        return {
+            "kernel_size": adapter.kernel_size,
+            "checkpoint": config.model.backbone.grad_checkpointing,
+        }
+    if name == "losa":
+        return dataclasses.asdict(adapter.losa)
+    if name == "lora":
+        lora = adapter.lora
+        return {
+            "rank": lora.rank,
+            "alpha": lora.alpha,
+            "dropout": lora.dropout,
+            "targets": tuple(lora.targets),
+        }
+    return {}
+
+
+def build_fidelity_transform(
+    config: ExperimentConfig, model: TemporalDetector
+) -> FidelityTransform | None:
+    """LoFi's batch transform of ``train.fidelity`` (``None`` at full fidelity).
+
+    Raises:
+        ValueError: the schedule is invalid (names the key).
+    """
+    spec, backbone = config.train.fidelity, backbone_of(model)
+    if spec is None:
+        return None
+    assert backbone is not None  # resolve() checked frames mode
+    try:
+        schedule = FidelitySchedule.from_name(
+            spec.mode,
+            budget=spec.budget,
+            every=spec.every,
+            cycle_batches=spec.cycle_batches,
+            levels=spec.levels,
+        )
+    except ValueError as err:
+        raise ConfigError(f"train.fidelity: {err}") from None
+    logger.info("LoFi %s schedule, levels %s", schedule.mode, [str(v) for v in schedule.levels])
+    return FidelityTransform(
+        schedule, patch_size=backbone.patch_size, chunk_frames=backbone.chunk_frames
+    )
+
+
+def backbone_of(model: TemporalDetector) -> VisionTransformer | None:
+    """The detector's backbone in frames mode, ``None`` on pre-extracted features."""
+    extractor = model.feature_extractor
+    return extractor.backbone if isinstance(extractor, BackboneFeatures) else None
