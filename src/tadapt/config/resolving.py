@@ -50,34 +50,23 @@ def resolve(
     _check_ranges(config)
     data, model, evaluation = config.data, config.model, config.eval
     if data.synthetic is not None:
-        synthetic = data.synthetic
-        if synthetic.cache_dir is None:
-            if run_dir is None:
-                raise ConfigError("data.synthetic.cache_dir: set it, or pass the run folder")
-            synthetic = dataclasses.replace(
-                synthetic, cache_dir=str(Path(run_dir) / "synthetic_features")
-            )
-        assert synthetic.cache_dir is not None
+        cache = _cache_dir(
+            data.synthetic.cache_dir, "data.synthetic", run_dir, "synthetic_features"
+        )
         data = dataclasses.replace(
             data,
-            synthetic=synthetic,
-            feature_dir=data.feature_dir or str(Path(synthetic.cache_dir) / "features"),
-            annotation_file=data.annotation_file
-            or str(Path(synthetic.cache_dir) / "annotations.json"),
+            synthetic=dataclasses.replace(data.synthetic, cache_dir=cache),
+            feature_dir=data.feature_dir or str(Path(cache) / "features"),
+            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
         )
     if data.synthetic_videos is not None:
         videos = data.synthetic_videos
-        if videos.cache_dir is None:
-            if run_dir is None:
-                raise ConfigError("data.synthetic_videos.cache_dir: set it, or pass the run folder")
-            videos = dataclasses.replace(videos, cache_dir=str(Path(run_dir) / "synthetic_videos"))
-        assert videos.cache_dir is not None
+        cache = _cache_dir(videos.cache_dir, "data.synthetic_videos", run_dir, "synthetic_videos")
         data = dataclasses.replace(
             data,
-            synthetic_videos=videos,
-            video_dir=data.video_dir or str(Path(videos.cache_dir) / "videos"),
-            annotation_file=data.annotation_file
-            or str(Path(videos.cache_dir) / "annotations.json"),
+            synthetic_videos=dataclasses.replace(videos, cache_dir=cache),
+            video_dir=data.video_dir or str(Path(cache) / "videos"),
+            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
         )
     classes = model.num_classes
     if data.class_agnostic:
@@ -108,6 +97,17 @@ def resolve(
             ) from None
     evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(thresholds))
     return dataclasses.replace(config, data=data, model=model, eval=evaluation)
+
+
+def _cache_dir(
+    cache_dir: str | None, key: str, run_dir: str | os.PathLike[str] | None, default: str
+) -> str:
+    """A synthetic data set's folder: ``cache_dir``, else ``<run_dir>/<default>``."""
+    if cache_dir is not None:
+        return cache_dir
+    if run_dir is None:
+        raise ConfigError(f"{key}.cache_dir: set it, or pass the run folder")
+    return str(Path(run_dir) / default)
 
 
 def _check_ranges(config: ExperimentConfig) -> None:
