@@ -10,8 +10,9 @@ import torch
 from tadapt.cli import test as test_cmd
 from tadapt.cli import train as train_cmd
 from tadapt.config import config_to_dict, load_config
-from tadapt.engine import Trainer, TrainerHook, load_checkpoint
+from tadapt.engine import load_checkpoint
 from tadapt.io import load_annotations, load_predictions
+from trainer_hooks import StopAt, StopError
 
 PRESET = "tiny_synthetic_features"
 
@@ -80,19 +81,6 @@ def test_tiny_preset_trains_end_to_end_and_test_reproduces_the_report(tmp_path, 
         assert torch.equal(det.scores, again[video_id].scores)
 
 
-class _InterruptError(Exception):
-    pass
-
-
-class _InterruptAt(TrainerHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_step(self, trainer: Trainer) -> None:
-        if trainer.state.step == self.step:
-            raise _InterruptError
-
-
 @pytest.mark.slow
 def test_resume_after_an_interrupt_gives_the_same_final_weights(tmp_path):
     # 12 training videos at batch 4: 3 steps per epoch, 9 in all; last.pt every 2 steps
@@ -106,8 +94,8 @@ def test_resume_after_an_interrupt_gives_the_same_final_weights(tmp_path):
     ]
     full = train_cmd.train_experiment(PRESET, overrides, out_dir=tmp_path / "full")
     cut = tmp_path / "cut"
-    with pytest.raises(_InterruptError):
-        train_cmd.train_experiment(PRESET, overrides, out_dir=cut, hooks=[_InterruptAt(5)])
+    with pytest.raises(StopError):
+        train_cmd.train_experiment(PRESET, overrides, out_dir=cut, hooks=[StopAt(5)])
     saved = load_checkpoint(cut / "checkpoints" / "last.pt")
     assert (saved["state"]["step"], saved["state"]["step_in_epoch"]) == (4, 1)  # mid-epoch
     with pytest.raises(ValueError, match="already holds a run"):

@@ -25,8 +25,7 @@ from tadapt.engine import (
     load_checkpoint,
 )
 from tadapt.structures import Segments, VideoBatch, VideoSample, collate_samples
-
-from .toy import StopAt, StopError
+from trainer_hooks import StopAt, StopError
 
 CYCLE = FidelitySchedule("cyclic").levels  # S (1x2), T (4x1), ST (2x1.414), budget 4
 

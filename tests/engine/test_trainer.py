@@ -16,8 +16,9 @@ from tadapt.engine import (
     load_checkpoint,
     steps_per_epoch,
 )
+from trainer_hooks import StopAt, StopError
 
-from .toy import StopAt, StopError, ToyDataset, ToyRegressor
+from .toy import ToyDataset, ToyRegressor
 
 
 def _trainer(tmp_path, *, batch=4, accum=1, dropout=0.0, epochs=3, ema=True, hooks=(), **kw):

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from tadapt.engine import Trainer, TrainerHook
 from tadapt.structures import Segments, VideoBatch, VideoSample
 
 
@@ -46,19 +45,3 @@ class ToyRegressor(nn.Module):
         prediction = self.linear(self.dropout(self.norm(x)))
         loss = ((prediction - batch.inputs.sum(dim=-1)) ** 2).mean()
         return {"final_loss": loss, "mse": loss.detach()}
-
-
-class StopError(Exception):
-    """Raised by :class:`StopAt` to interrupt a run (a simulated crash)."""
-
-
-class StopAt(TrainerHook):
-    """Interrupt training after optimizer step ``step``."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_step(self, trainer: Trainer) -> None:
-        """Raise :class:`StopError` at the chosen step."""
-        if trainer.state.step == self.step:
-            raise StopError
