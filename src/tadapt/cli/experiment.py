@@ -211,13 +211,13 @@ def _video_datasets(
 ) -> tuple[Dataset[VideoSample] | None, Dataset[VideoSample]]:
     """Frames mode: AdaTAD's pipelines on a folder of videos."""
     data = config.data
-    assert data.video_dir is not None
+    video_dir = data.video_dir
+    assert video_dir is not None
     short_side = data.resize_short_side or round(data.image_size * 182 / 160)
 
     def videos(
         split: str, sampling: RandomTruncation | SlidingWindows | Resize, training: bool
     ) -> VideoDataset:
-        assert data.video_dir is not None
         transform = (
             train_transforms(
                 data.image_size, short_side, flip_p=data.flip_prob, jitter=data.color_jitter
@@ -227,7 +227,7 @@ def _video_datasets(
         )
         return VideoDataset(
             annotations.split(split),
-            data.video_dir,
+            video_dir,
             sampling,
             frame_stride=data.frame_stride,
             transform=transform,

@@ -40,6 +40,7 @@ from tadapt.data import eval_transforms
 from tadapt.engine import load_checkpoint
 from tadapt.engine.distributed import barrier, is_main_process
 from tadapt.extraction import ExtractionReport, extract_features
+from tadapt.io import Annotations
 
 __all__ = ["STAGES", "add_parser", "head_config", "run", "run_lofi"]
 
@@ -134,13 +135,22 @@ def _feature_dim(feature_dir: Path) -> int:
     return int(np.load(files[0], mmap_mode="r").shape[1])
 
 
-def _extract(run_dir: Path, out_dir: Path, snippet_stride: int) -> Path:
-    """Stage 2: full-fidelity features of every annotated video with the tuned backbone."""
-    stage_dir = run_dir
-    checkpoint_path = stage_dir / "checkpoints" / "last.pt"
-    if not checkpoint_path.is_file():
-        raise ValueError(f"{checkpoint_path}: run stage 'train' first (tadapt lofi --stage train)")
-    config, annotations = prepare_experiment(stage_dir / "config.yaml", (), stage_dir)
+def _extract(
+    config: ExperimentConfig,
+    annotations: Annotations,
+    checkpoint_path: Path,
+    feature_dir: Path,
+    snippet_stride: int,
+) -> None:
+    """Stage 2: full-fidelity features of every annotated video with the tuned backbone.
+
+    Args:
+        config: the resolved stage-1 config.
+        annotations: its annotation file.
+        checkpoint_path: stage 1's ``last.pt``.
+        feature_dir: where the ``<video_id>.npy`` files go.
+        snippet_stride: sampled frames between two snippets.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
     model = build_model(config)
     use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
@@ -150,7 +160,6 @@ def _extract(run_dir: Path, out_dir: Path, snippet_stride: int) -> Path:
     data = config.data
     assert data.video_dir is not None
     device = choose_device(config.train.device)
-    feature_dir = out_dir / "features"
     report: ExtractionReport = extract_features(
         backbone.to(device),
         annotations.videos,
@@ -168,7 +177,6 @@ def _extract(run_dir: Path, out_dir: Path, snippet_stride: int) -> Path:
     logger.info("LoFi features: %s", report.summary())
     if report.failed or report.missing:
         raise ValueError(f"feature extraction incomplete ({report.summary().splitlines()[0]})")
-    return feature_dir
 
 
 def run_lofi(
@@ -191,20 +199,24 @@ def run_lofi(
     config = _stage_one_config(source, overrides)
     lofi_dir = out_dir / "lofi"
     if stage in ("all", "train"):
-        extra = [] if config.train.fidelity is not None else ["train.fidelity.mode=cyclic"]
+        extra: list[str] = []
         if config.train.fidelity is None:
             logger.info("train.fidelity not set: LoFi's default, %s", FidelityConfig())
+            extra = ["train.fidelity.mode=cyclic"]
         train_experiment(source, [*overrides, *extra], out_dir=lofi_dir, command="tadapt lofi")
     if stage == "train":
         return None
+    checkpoint_path = lofi_dir / "checkpoints" / "last.pt"
+    if not checkpoint_path.is_file():
+        raise ValueError(f"{checkpoint_path}: run stage 'train' first (tadapt lofi --stage train)")
+    resolved, annotations = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
         if is_main_process():  # one process writes the features, the others wait
-            _extract(lofi_dir, out_dir, snippet_stride)
+            _extract(resolved, annotations, checkpoint_path, feature_dir, snippet_stride)
         barrier()
     if stage == "extract":
         return None
-    resolved, _ = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
     head = head_config(resolved, feature_dir, _feature_dim(feature_dir), snippet_stride)
     path = out_dir / "head_config.yaml"
     save_config(head, path, header="LoFi stage 3: head trained on full-fidelity features")
