@@ -176,6 +176,10 @@ def test_cli_trains_every_strategy_with_one_override(name, video_cache, tmp_path
 
 
 def test_config_errors_name_the_key(video_cache, tmp_path):
+    prepare_experiment(PRESET, _overrides(video_cache, "tia"), tmp_path)  # the shared videos
+    other_seed = _overrides(video_cache, "tia", "data.synthetic_videos.seed=5")
+    with pytest.raises(ConfigError, match=r"data\.synthetic_videos: .* other settings"):
+        prepare_experiment(PRESET, other_seed, tmp_path)
     with pytest.raises(ConfigError, match=r"model.strategy: unknown strategy .tiaa.*tia"):
         prepare_experiment(PRESET, _overrides(video_cache, "tiaa"), tmp_path)
     with pytest.raises(ConfigError, match=r"model\.backbone: training on videos needs"):

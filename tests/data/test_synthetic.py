@@ -18,6 +18,7 @@ from tadapt.data.synthetic import (
     MOTION_CLASSES,
     SyntheticConfig,
     SyntheticVideoSpec,
+    ensure_synthetic_dataset,
     generate_synthetic_dataset,
     plan_dataset,
     preview_sheet,
@@ -132,6 +133,22 @@ def test_existing_dataset_needs_overwrite(tiny_dataset: Path, tmp_path: Path) ->
         f"synth_000{i}.mp4" for i in range(5)
     ]
     assert len(load_annotations(out / "annotations.json").videos) == 5
+
+
+def test_ensure_reuses_the_same_settings_and_refuses_others(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    video = tiny_dataset / "videos" / "synth_0000.mp4"
+    written = video.stat().st_mtime_ns
+    assert ensure_synthetic_dataset(tiny_dataset, TINY, progress=False) == (
+        tiny_dataset / "annotations.json"
+    )
+    assert video.stat().st_mtime_ns == written  # reused, not rendered again
+    with pytest.raises(ValueError, match="generated with other settings"):
+        ensure_synthetic_dataset(tiny_dataset, dataclasses.replace(TINY, seed=4), progress=False)
+    small = dataclasses.replace(TINY, num_videos=2, num_classes=2, test_fraction=0.0)
+    ensure_synthetic_dataset(tmp_path / "new", small, progress=False)  # missing: written
+    assert len(load_annotations(tmp_path / "new" / "annotations.json").videos) == 2
 
 
 def test_interrupted_run_leaves_no_annotation_file(

@@ -40,8 +40,8 @@ from tadapt.data import (
     SyntheticConfig,
     VideoDataset,
     build_loader,
+    ensure_synthetic_dataset,
     eval_transforms,
-    generate_synthetic_dataset,
     train_transforms,
 )
 from tadapt.data.feature_resize import ResizedFeatures
@@ -136,24 +136,23 @@ def prepare_experiment(
     videos = data.synthetic_videos
     if videos is not None and is_main_process():
         assert videos.cache_dir is not None  # resolved
-        assert data.annotation_file is not None
-        if not Path(data.annotation_file).is_file():  # written last: the set is complete
-            generate_synthetic_dataset(
-                videos.cache_dir,
-                SyntheticConfig(
-                    num_videos=videos.num_videos,
-                    num_classes=videos.num_classes,
-                    duration_sec=videos.duration_sec,
-                    fps=videos.fps,
-                    size=videos.size,
-                    seed=videos.seed,
-                    actions_per_video=videos.actions_per_video,
-                    action_duration_sec=videos.action_duration_sec,
-                    test_fraction=videos.test_fraction,
-                ),
-                progress=config.train.progress,
-                overwrite=True,
+        try:
+            synthetic_config = SyntheticConfig(
+                num_videos=videos.num_videos,
+                num_classes=videos.num_classes,
+                duration_sec=videos.duration_sec,
+                fps=videos.fps,
+                size=videos.size,
+                seed=videos.seed,
+                actions_per_video=videos.actions_per_video,
+                action_duration_sec=videos.action_duration_sec,
+                test_fraction=videos.test_fraction,
             )
+            ensure_synthetic_dataset(
+                videos.cache_dir, synthetic_config, progress=config.train.progress
+            )
+        except ValueError as err:
+            raise ConfigError(f"data.synthetic_videos: {err}") from None
     barrier()  # the other processes wait for the files
     if data.annotation_file is None or (data.feature_dir is None and data.video_dir is None):
         raise ConfigError(

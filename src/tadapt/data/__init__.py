@@ -27,7 +27,12 @@ from tadapt.data.sampling import (
     uniform_frame_indices,
     window_frame_indices,
 )
-from tadapt.data.synthetic import MOTION_CLASSES, SyntheticConfig, generate_synthetic_dataset
+from tadapt.data.synthetic import (
+    MOTION_CLASSES,
+    SyntheticConfig,
+    ensure_synthetic_dataset,
+    generate_synthetic_dataset,
+)
 from tadapt.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -75,6 +80,7 @@ __all__ = [
     "Window",
     "build_loader",
     "check_dataset",
+    "ensure_synthetic_dataset",
     "eval_transforms",
     "feature_length",
     "find_files",

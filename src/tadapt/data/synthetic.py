@@ -59,6 +59,7 @@ __all__ = [
     "SyntheticConfig",
     "SyntheticVideoSpec",
     "annotation_database",
+    "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
     "plan_dataset",
     "preview_sheet",
@@ -237,6 +238,34 @@ def generate_synthetic_dataset(
     payload = {"version": "tadapt-synthetic", "database": annotation_database(specs)}
     write_text_atomic(annotation_path, json.dumps(payload, indent=1) + "\n")
     logger.info("wrote %d videos and %s", len(specs), annotation_path)
+    return annotation_path
+
+
+def ensure_synthetic_dataset(
+    out_dir: str | os.PathLike[str], config: SyntheticConfig, *, progress: bool = True
+) -> Path:
+    """Reuse the dataset in ``out_dir`` when it was written with ``config``, else write it.
+
+    A complete dataset (its ``annotations.json`` exists) written with other settings is never
+    reused nor replaced silently.
+
+    Returns:
+        The path of ``annotations.json``.
+
+    Raises:
+        ValueError: ``out_dir`` holds a dataset generated with another config.
+    """
+    out = Path(out_dir)
+    annotation_path = out / ANNOTATION_FILE
+    if not annotation_path.is_file():  # written last: without it the set is incomplete
+        return generate_synthetic_dataset(out, config, progress=progress, overwrite=True)
+    saved_path = out / "config.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.is_file() else None
+    if saved != json.loads(json.dumps(asdict(config))):
+        raise ValueError(
+            f"{out} holds synthetic videos generated with other settings ({saved_path}); "
+            "choose another folder or delete it"
+        )
     return annotation_path
 
 
