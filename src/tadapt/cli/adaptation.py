@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 from tadapt.adapters import apply_strategy, build_side_network, get_strategy
@@ -28,10 +29,19 @@ logger = logging.getLogger(__name__)
 
 
 def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
-    """The (adapted) backbone of a frames-mode config, as the detector's feature extractor."""
+    """The (adapted) backbone of a frames-mode config, as the detector's feature extractor.
+
+    Raises:
+        ConfigError: ``model.backbone.checkpoint`` does not exist.
+    """
     model = config.model
     assert model.backbone is not None
     spec, adapter = model.backbone, model.adapter
+    if spec.checkpoint is not None and not Path(spec.checkpoint).exists():
+        raise ConfigError(
+            f"model.backbone.checkpoint: {spec.checkpoint} does not exist; give the path of the "
+            "pretrained weights (.pth / .safetensors file or Hugging Face folder)"
+        )
     backbone = create_backbone(
         spec.name,
         checkpoint=spec.checkpoint,
