@@ -146,7 +146,12 @@ def test_strategy_trains_only_its_parameters_and_its_checkpoint_reproduces(
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_cli_trains_every_strategy_with_one_override(name, video_cache, tmp_path, capsys):
     run_dir = tmp_path / name
-    argv = ["train", PRESET, *_overrides(video_cache, name, "train.epochs=1")]
+    # with an EMA: tadapt test then evaluates the averaged adapters, as the run did
+    argv = [
+        "train",
+        PRESET,
+        *_overrides(video_cache, name, "train.epochs=1", "train.ema_decay=0.9"),
+    ]
     assert main([*argv, "--out-dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "average mAP" in out
@@ -163,6 +168,9 @@ def test_cli_trains_every_strategy_with_one_override(name, video_cache, tmp_path
         assert set(adapters["model"]) == set(full["model"])
     for key, value in adapters["model"].items():
         torch.testing.assert_close(value, full["model"][key])
+    assert set(adapters["ema"]) == set(adapters["model"])
+    for key, value in adapters["ema"].items():
+        torch.testing.assert_close(value, full["ema"][key])
 
     # tadapt test on the adapter-only checkpoint writes the same predictions as the run
     test_dir = tmp_path / f"{name}_test"

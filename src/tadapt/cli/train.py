@@ -26,7 +26,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from tadapt.adapters import get_strategy, strategy_state_dict, trainable_parameter_report
 from tadapt.cli.experiment import (
@@ -252,10 +251,8 @@ def _save_adapter_checkpoint(
         return
     strategy = get_strategy(config.model.strategy)
     ema_state = None
-    if ema is not None:
-        ema_backbone = backbone_of(cast(TemporalDetector, ema.module))
-        assert ema_backbone is not None
-        ema_state = strategy_state_dict(ema.module, ema_backbone, strategy)
+    if ema is not None:  # the averaged copy has the model's keys
+        ema_state = strategy_state_dict(model, backbone, strategy, state=ema.state_dict())
     path = run_dir / "checkpoints" / "adapters.pt"
     weights = strategy_state_dict(model, backbone, strategy)
     payload = {
