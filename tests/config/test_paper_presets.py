@@ -82,3 +82,14 @@ def test_adatad_vit_s_preset_builds_the_published_model(tmp_path):
         )
     assert feats.shape == (1, 384, 16)  # 8 tokens interpolated to one per frame
     assert bool(masks.all())
+
+
+@pytest.mark.parametrize("name", FRAMES_PRESETS)
+def test_multiclass_presets_run_soft_nms_without_voting_as_opentad_does(name):
+    # OpenTAD's multi-class Soft-NMS never applies its configured voting threshold
+    config = load_config(name, WEIGHTS)
+    post = config.eval.postprocess
+    if post.multiclass:
+        assert post.voting_threshold is None
+    else:  # class-agnostic ActivityNet proposals: voting 0.9 applies
+        assert post.voting_threshold == 0.9
