@@ -29,7 +29,7 @@ from frames import (  # noqa: E402
 from reference_map import reference_map  # noqa: E402
 from tadapt.evaluation import evaluate_detections, tiou_thresholds_for  # noqa: E402
 
-DEFAULT_GT = ROOT.parent / "shared" / "data" / "thumos14" / "test_Annotation.csv"
+DEFAULT_GT = ROOT / "tests" / "data" / "thumos14" / "test_Annotation.csv"
 
 
 def main() -> None:

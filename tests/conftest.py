@@ -1,4 +1,4 @@
-"""Shared fixtures: the location of the real data in ../shared/data."""
+"""Shared fixtures: the real annotation files and clips of ``tests/data``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from shared_data import SHARED_DATA
+from real_data import real_data_root
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real annotation files and clips; a missing folder fails the test loudly."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"real test data not found at {SHARED_DATA}: the tests need ../shared/data")
-    return SHARED_DATA
+def real_data() -> Path:
+    """The folder of real data files (``tests/data``, decompressed); a missing one fails loudly."""
+    return real_data_root()

@@ -1,8 +1,8 @@
 """A straightforward, loop-based ActivityNet detection mAP: the test oracle and benchmark baseline.
 
-Written directly from the protocol of the official ``eval_detection.py`` (see
-``../shared/spec/evaluation.md``): pandas frames, one Python iteration per prediction,
-ground truth walked in descending tIoU. Deliberately naive, so that the vectorised
+Written directly from the protocol of the official ActivityNet kit (activitynet/ActivityNet,
+``Evaluation/eval_detection.py``): pandas frames, one Python iteration per prediction, ground
+truth walked in descending tIoU. Deliberately naive, so that the vectorised
 ``tadapt.evaluation`` can be checked against it. Ties are broken as tadapt documents them
 (stable score order, first-listed ground truth), so that results are comparable exactly.
 """

@@ -5,8 +5,8 @@ The ActionFormer convention, which :class:`tadapt.data.FeatureDataset` reads bac
 ``frame_stride`` from the video), is encoded by the backbone, and its tokens are averaged over
 time and space into one ``C``-vector. A video has ``floor((N - snippet_frames) / feat_stride) + 1``
 snippets (``N`` sampled frames); a video shorter than one snippet gives one, padded by
-repeating its last frame. THUMOS-14 features of VideoMAEv2 are 16-frame snippets at stride 4 on
-30 fps video (``../shared/spec/recipes.md``); those are the defaults.
+repeating its last frame. The released THUMOS-14 features are 16-frame snippets at stride 4 on
+~30 fps video (ActionFormer's README and ``configs/thumos_i3d.yaml``); those are the defaults.
 
 Each output is written to a temporary file and renamed, so an interrupted run never leaves a
 partial ``.npy``; a rerun skips the videos already done.

@@ -11,7 +11,7 @@ from tadapt.cli.main import main
 from tadapt.io import load_annotations, write_predictions_csv, write_predictions_json
 from tadapt.structures import Detections
 
-# (file under ../shared/data, --split, expected tIoU preset, extra args)
+# (file under tests/data, --split, expected tIoU preset, extra args)
 REAL_FILES = [
     ("thumos14/test_Annotation.csv", None, "thumos14", []),
     ("thumos14/val_Annotation.csv", None, "thumos14", []),
@@ -36,8 +36,8 @@ def _perfect_predictions(annotations) -> list[Detections]:
 
 @pytest.mark.data
 @pytest.mark.parametrize(("name", "split", "preset", "extra"), REAL_FILES)
-def test_evaluate_every_real_file(shared_data, tmp_path, capsys, name, split, preset, extra):
-    gt_path = shared_data / name
+def test_evaluate_every_real_file(real_data, tmp_path, capsys, name, split, preset, extra):
+    gt_path = real_data / name
     annotations = load_annotations(gt_path)
     if split is not None:
         annotations = annotations.split(split)
@@ -58,8 +58,8 @@ def test_evaluate_every_real_file(shared_data, tmp_path, capsys, name, split, pr
 
 
 @pytest.mark.data
-def test_split_aliases_and_case(shared_data, tmp_path):
-    gt_path = shared_data / "thumos14" / "thumos14_actionformer.json"
+def test_split_aliases_and_case(real_data, tmp_path):
+    gt_path = real_data / "thumos14" / "thumos14_actionformer.json"
     test_split = load_annotations(gt_path).split("Test")
     pred_path = tmp_path / "pred.csv"
     write_predictions_csv(pred_path, _perfect_predictions(test_split), test_split.class_names)
@@ -78,8 +78,8 @@ def test_split_aliases_and_case(shared_data, tmp_path):
 
 
 @pytest.mark.data
-def test_ambiguous_option_and_explicit_thresholds(shared_data, tmp_path):
-    gt_path = shared_data / "thumos14" / "test_Annotation.csv"
+def test_ambiguous_option_and_explicit_thresholds(real_data, tmp_path):
+    gt_path = real_data / "thumos14" / "test_Annotation.csv"
     annotations = load_annotations(gt_path)
     dets = _perfect_predictions(annotations)
     # add a top-scored false positive exactly on an Ambiguous region

@@ -130,7 +130,7 @@ def test_bad_input_is_a_value_error_naming_the_problem(tmp_path):
 @pytest.mark.data
 @pytest.mark.slow
 def test_thumos_preset_reads_the_real_actionformer_annotation_file(tmp_path):
-    from shared_data import real_file
+    from real_data import real_file
 
     annotation_file = real_file("thumos14/thumos14_actionformer.json")
     annotations = load_annotations(annotation_file)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.cli.check_data import add_parser
 from tadapt.data import (
     SlidingWindows,

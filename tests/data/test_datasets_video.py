@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.data import (
     RandomTruncation,
     Resize,

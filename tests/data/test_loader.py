@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.data import (
     FeatureDataset,
     RandomTruncation,

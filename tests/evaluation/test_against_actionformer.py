@@ -39,8 +39,8 @@ def peer_metrics():
 
 
 @pytest.mark.data
-def test_ap_and_recall_agree_with_actionformer_on_real_thumos(peer_metrics, shared_data):
-    gt = thumos_csv_frame(shared_data / "thumos14" / "test_Annotation.csv")
+def test_ap_and_recall_agree_with_actionformer_on_real_thumos(peer_metrics, real_data):
+    gt = thumos_csv_frame(real_data / "thumos14" / "test_Annotation.csv")
     classes = sorted(gt["label"].unique())
     thresholds = np.array([0.3, 0.4, 0.5, 0.6, 0.7])
     pred = random_predictions(gt, 4000, seed=11)

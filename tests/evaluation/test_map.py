@@ -17,8 +17,8 @@ from tadapt.structures import Detections, GroundTruth, Segments
 
 
 @pytest.fixture(scope="module")
-def thumos_test_gt(shared_data) -> pd.DataFrame:
-    return thumos_csv_frame(shared_data / "thumos14" / "test_Annotation.csv")
+def thumos_test_gt(real_data) -> pd.DataFrame:
+    return thumos_csv_frame(real_data / "thumos14" / "test_Annotation.csv")
 
 
 @pytest.mark.data
@@ -215,8 +215,8 @@ def test_bad_labels_and_nan_are_rejected():
 
 
 @pytest.fixture(scope="module")
-def anet_val_gt(shared_data) -> pd.DataFrame:
-    root = shared_data / "activitynet"
+def anet_val_gt(real_data) -> pd.DataFrame:
+    root = real_data / "activitynet"
     info = pd.read_csv(root / "video_info_new.csv")
     val = set(info.loc[info["subset"] == "validation", "video"])
     import json

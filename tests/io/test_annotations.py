@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.io import (
     THUMOS14_CLASSES,
     AnnotationError,

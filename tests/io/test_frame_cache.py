@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.io.frame_cache import FrameCache
 from tadapt.io.video import VideoError, VideoReader, probe_video
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pytest
 import torch
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.io import (
     AnnotationError,
     load_annotations,

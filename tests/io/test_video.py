@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.io import video
 from tadapt.io.video import VideoError, VideoReader, probe_video, uniform_indices
 

@@ -16,7 +16,9 @@ compares them with the model and loads. Layouts understood:
   ``query.bias`` / ``value.bias`` spellings, ``videomae.`` prefix;
 * tadapt's own: a flat state dict of :class:`VisionTransformer` (adapters included).
 
-Key names per layout: ``../shared/spec/backbones.md``. Classification heads and final norms
+Key names per layout follow their sources: OpenGVLab/VideoMAEv2 (and MCG-NJU/VideoMAE)
+``models/modeling_finetune.py``, OpenTAD ``tools/model_converters/convert_videomae*.py`` and
+transformers ``models/videomae/modeling_videomae.py``. Classification heads and final norms
 (``head``, ``fc_norm``, ``norm``, ``cls_head``, ``classifier``) are dropped: tadapt uses the
 tokens before them.
 """

@@ -8,7 +8,7 @@ same way for every format, in :mod:`tadapt.io.annotations`. Every error is an
 
 Format layouts follow the files that ActionFormer (happyharrycn/actionformer_release),
 OpenTAD (sming256/OpenTAD), the official ActivityNet kit, BSN (wzmsltw/BSN) and G-TAD
-(frostinassiky/gtad) ship; see ``shared/spec/formats.md``.
+(frostinassiky/gtad) ship; ``docs/formats.md`` describes each.
 """
 
 from __future__ import annotations
