@@ -38,6 +38,10 @@ def test_train_refuses_overlapping_splits_before_building_a_model(
     assert "data.train_split=train data.eval_split=test" in err
     assert "data.allow_split_overlap=true" in err
     assert not (run_dir / "config.yaml").exists()
+    # a split the file does not have is reported under its key, as early
+    assert main(["train", PRESET, "data.eval_split=dev", "--out-dir", str(run_dir)]) == 2
+    assert "data.eval_split='dev': " in (err := capsys.readouterr().err)
+    assert "no subset matches split 'dev'; subsets: ['training', 'validation']" in err
 
 
 @pytest.mark.slow

@@ -61,7 +61,13 @@ from tadapt.engine import (
 )
 from tadapt.engine.distributed import barrier, is_main_process
 from tadapt.evaluation import AmbiguousPolicy, EvaluationResult
-from tadapt.io import Annotations, load_annotations, write_predictions_json, write_text_atomic
+from tadapt.io import (
+    AnnotationError,
+    Annotations,
+    load_annotations,
+    write_predictions_json,
+    write_text_atomic,
+)
 from tadapt.structures import Detections, GroundTruth, VideoSample
 
 __all__ = [
@@ -175,12 +181,13 @@ def check_split_overlap(config: ExperimentConfig, annotations: Annotations) -> N
     OpenTAD's THUMOS-14 file).
 
     Raises:
-        ConfigError: the splits share videos and ``data.allow_split_overlap`` is false; the
-            message names both splits, the file, the number of shared videos and a few ids.
+        ConfigError: a split names no subset of the file; or the splits share videos and
+            ``data.allow_split_overlap`` is false, and the message names both splits, the
+            file, the number of shared videos and a few ids.
     """
     data = config.data
-    subset = annotations.resolve_split(data.train_split)
-    if annotations.resolve_split(data.eval_split) != subset:
+    subset = _resolve_split(annotations, "train_split", data.train_split)
+    if _resolve_split(annotations, "eval_split", data.eval_split) != subset:
         return
     shared = [vid for vid, gt in annotations.videos.items() if gt.subset == subset]
     examples = ", ".join(shared[:_SHOWN_IDS]) + (", ..." if len(shared) > _SHOWN_IDS else "")
@@ -197,6 +204,14 @@ def check_split_overlap(config: ExperimentConfig, annotations: Annotations) -> N
             "data.allow_split_overlap=true to train on the evaluation videos on purpose"
         )
     logger.warning("%s; training anyway (data.allow_split_overlap=true)", problem)
+
+
+def _resolve_split(annotations: Annotations, key: str, name: str) -> str:
+    """The subset ``data.<key>`` names, or a :class:`ConfigError` naming the key."""
+    try:
+        return annotations.resolve_split(name)
+    except AnnotationError as err:
+        raise ConfigError(f"data.{key}={name!r}: {err}") from None
 
 
 def build_datasets(
