@@ -111,7 +111,7 @@ def test_actionformer_thumos(actionformer: Annotations) -> None:
     assert ann.resolve_split("test") == "Test"
     assert ann.resolve_split("train") == "Validation"
     assert ann.resolve_split("validation") == "Validation"  # exact (case-insensitive) match
-    with pytest.raises(AnnotationError, match="aliases: train -> Validation, test -> Test"):
+    with pytest.raises(AnnotationError, match="roles: train -> Validation, test -> Test"):
         ann.resolve_split("val")
     # 30 instances start at/after their video's end and are dropped: 22 of video_test_0000270
     # (kept here, dropped whole by OpenTAD) plus 8 in video_validation_0000364 (2),
@@ -214,7 +214,8 @@ def test_bsn_activitynet(bsn: Annotations) -> None:
         "testing": 4851,
     }
     assert ann.resolve_split("val") == "validation"
-    assert ann.resolve_split("test") == "testing"
+    assert ann.resolve_split("test") == "validation"  # the evaluated subset, not "testing"
+    assert ann.resolve_split("testing") == "testing"  # the exact name: no ground truth
     assert len(ann.split("val").videos) == 4728
     # ids lose the v_ prefix; the BSN id is "v_" + id (a YouTube id may itself start with v_)
     raw_ids = json.loads(real_file("activitynet/anet_anno_action.json").read_text()).keys()
@@ -595,9 +596,10 @@ def test_official_activitynet(tmp_path: Path) -> None:
     assert ann.videos["def"].labels.tolist() == [0, 2]
     assert ann.videos["def"].fps is None
     assert ann.report.clipped_past_duration == 1
-    assert ann.split_aliases == {"train": "training", "val": "validation", "test": "testing"}
-    assert ann.resolve_split("test") == "testing"
-    assert len(ann.split("test").videos) == 1
+    assert ann.split_aliases == {"train": "training", "val": "validation", "test": "validation"}
+    assert ann.resolve_split("test") == "validation"
+    assert list(ann.split("test").videos) == ["def"]
+    assert list(ann.split("testing").videos) == ["ghi"]
     assert load_annotations(_anet(tmp_path, [])).class_names == ("Archery", "Zumba")
     with pytest.raises(AnnotationError, match="taxonomy node 0, field 'nodeName'"):
         load_annotations(_anet(tmp_path, [{"nodeId": 0}]), format="activitynet")

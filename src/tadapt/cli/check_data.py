@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     folder = parser.add_mutually_exclusive_group(required=True)
     folder.add_argument("--videos", type=Path, help="folder of videos (searched recursively)")
     folder.add_argument("--features", type=Path, help="folder of (T, C) feature files")
-    parser.add_argument("--split", help="check one subset only (train/val/test aliases work)")
+    parser.add_argument("--split", help="check one subset only (or a role: train, test)")
     parser.add_argument(
         "--ext", default=".mp4", help="video extensions, comma-separated (default .mp4)"
     )

@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--split",
-        help="subset to evaluate, case-insensitive; aliases train/val/test are mapped per format",
+        help="subset to evaluate, case-insensitive; the roles train/test are mapped per format",
     )
     parser.add_argument(
         "--dataset",
@@ -144,7 +144,7 @@ def evaluate_files(
     elif len(annotations.subsets()) > 1:
         raise ValueError(
             f"{gt_path} holds several subsets {annotations.subsets()}: choose one with --split "
-            f"(aliases: {', '.join(sorted(annotations.split_aliases)) or 'none'})"
+            f"(roles: {', '.join(sorted(annotations.split_aliases)) or 'none'})"
         )
     if not annotations.videos:
         raise ValueError(f"{gt_path}: no videos in split {split!r}")

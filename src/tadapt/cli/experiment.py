@@ -61,7 +61,13 @@ from tadapt.engine import (
 )
 from tadapt.engine.distributed import barrier, is_main_process
 from tadapt.evaluation import AmbiguousPolicy, EvaluationResult
-from tadapt.io import Annotations, load_annotations, write_predictions_json, write_text_atomic
+from tadapt.io import (
+    AnnotationError,
+    Annotations,
+    load_annotations,
+    write_predictions_json,
+    write_text_atomic,
+)
 from tadapt.structures import Detections, GroundTruth, VideoSample
 
 __all__ = [
@@ -73,6 +79,7 @@ __all__ = [
     "build_fidelity_transform",
     "build_model",
     "build_postprocessing",
+    "check_split_overlap",
     "choose_device",
     "eval_loader",
     "prepare_experiment",
@@ -82,6 +89,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_SHOWN_IDS = 5  # shared video ids named in the overlap error
 
 
 def choose_device(name: str, local_rank: int = 0) -> torch.device:
@@ -162,6 +171,47 @@ def prepare_experiment(
         )
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
     return resolve(config, num_classes=len(annotations.class_names)), annotations
+
+
+def check_split_overlap(config: ExperimentConfig, annotations: Annotations) -> None:
+    """Refuse to train on the videos the run is evaluated on (before any model or video).
+
+    Every video belongs to one subset, so the splits overlap exactly when ``data.train_split``
+    and ``data.eval_split`` resolve to the same subset (``validation`` and ``test`` both do in
+    OpenTAD's THUMOS-14 file).
+
+    Raises:
+        ConfigError: a split names no subset of the file; or the splits share videos and
+            ``data.allow_split_overlap`` is false, and the message names both splits, the
+            file, the number of shared videos and a few ids.
+    """
+    data = config.data
+    subset = _resolve_split(annotations, "train_split", data.train_split)
+    if _resolve_split(annotations, "eval_split", data.eval_split) != subset:
+        return
+    shared = [vid for vid, gt in annotations.videos.items() if gt.subset == subset]
+    examples = ", ".join(shared[:_SHOWN_IDS]) + (", ..." if len(shared) > _SHOWN_IDS else "")
+    problem = (
+        f"data.train_split={data.train_split!r} and data.eval_split={data.eval_split!r} are "
+        f"both the subset {subset!r} of {data.annotation_file}: training and evaluation share "
+        f"all {len(shared)} of its videos ({examples}), so the mAP would measure videos the "
+        "model was trained on"
+    )
+    if not data.allow_split_overlap:
+        raise ConfigError(
+            f"{problem}. Name the roles, data.train_split=train data.eval_split=test (mapped to "
+            "the right subsets of every annotation format), or set "
+            "data.allow_split_overlap=true to train on the evaluation videos on purpose"
+        )
+    logger.warning("%s; training anyway (data.allow_split_overlap=true)", problem)
+
+
+def _resolve_split(annotations: Annotations, key: str, name: str) -> str:
+    """The subset ``data.<key>`` names, or a :class:`ConfigError` naming the key."""
+    try:
+        return annotations.resolve_split(name)
+    except AnnotationError as err:
+        raise ConfigError(f"data.{key}={name!r}: {err}") from None
 
 
 def build_datasets(

@@ -26,7 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tadapt.cli.experiment import backbone_of, build_model, choose_device, prepare_experiment
+from tadapt.cli.experiment import (
+    backbone_of,
+    build_model,
+    check_split_overlap,
+    choose_device,
+    prepare_experiment,
+)
 from tadapt.cli.train import TrainResult, train_experiment
 from tadapt.config import (
     ConfigError,
@@ -105,6 +111,7 @@ def head_config(
         feature_dir=str(feature_dir),
         train_split=data.train_split,
         eval_split=data.eval_split,
+        allow_split_overlap=data.allow_split_overlap,
         feature_dim=feature_dim,
         feat_stride=snippet_stride * stride,  # in video frames
         num_frames=16 * stride,
@@ -210,6 +217,8 @@ def run_lofi(
     if not checkpoint_path.is_file():
         raise ValueError(f"{checkpoint_path}: run stage 'train' first (tadapt lofi --stage train)")
     resolved, annotations = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
+    if stage == "extract":  # the other stages train: train_experiment checks before that
+        check_split_overlap(resolved, annotations)
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
         if is_main_process():  # one process writes the features, the others wait

@@ -35,6 +35,7 @@ from tadapt.cli.experiment import (
     build_eval_job,
     build_fidelity_transform,
     build_model,
+    check_split_overlap,
     choose_device,
     eval_loader,
     prepare_experiment,
@@ -151,6 +152,7 @@ def train_experiment(
     context = init_distributed(choose_device(loaded.train.device).type)
     try:
         config, annotations = prepare_experiment(source, overrides, run_dir)
+        check_split_overlap(config, annotations)
         train_cfg = config.train
         device = choose_device(train_cfg.device, context.local_rank)
         seed_everything(train_cfg.seed)

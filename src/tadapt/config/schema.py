@@ -142,9 +142,14 @@ class DataConfig:
         color_jitter: frames mode, training: mmaction colour jitter (AdaTAD uses it).
         file_ext: ``.npy`` or ``.pt``.
         file_prefix: file-name prefix before the video id (ActivityNet TSP: ``v_``).
-        train_split: subset to train on (aliases ``train`` / ``val`` / ``test`` are mapped per
-            annotation format, see ``docs/formats.md``).
-        eval_split: subset to evaluate on.
+        train_split: subset to train on: a role, ``train`` (or ``test``), mapped to the right
+            subset of every annotation format, or a subset name as the file writes it (see
+            ``docs/formats.md``).
+        eval_split: subset to evaluate on: ``test`` (the subset the benchmark is evaluated
+            on: THUMOS' test videos, ActivityNet's validation) or a subset name.
+        allow_split_overlap: train even when the training and evaluation splits share videos
+            (debugging only: the mAP then measures videos the model trained on); training
+            refuses such a config unless this is true, and warns when it is.
         feature_dim: ``C`` of the features (frames mode: the backbone's width, filled in).
         feat_stride: frames between consecutive features.
         num_frames: frames per feature clip.
@@ -181,6 +186,7 @@ class DataConfig:
     file_prefix: str = ""
     train_split: str = "train"
     eval_split: str = "test"
+    allow_split_overlap: bool = False
     feature_dim: int = 2048  # ActionFormer thumos_i3d input_dim (two-stream I3D)
     feat_stride: int = 4  # ActionFormer thumos_i3d feat_stride
     num_frames: int = 16  # ActionFormer thumos_i3d num_frames

@@ -208,7 +208,7 @@ def check_dataset(
         annotations: an annotation file (any supported format) or loaded annotations.
         videos: the video folder (searched recursively); give this or ``features``.
         features: the feature folder (``(T, C)`` files).
-        split: check only this subset (``train``/``val``/``test`` aliases work).
+        split: check only this subset (or a role, ``train`` / ``test``).
         exts: video extensions, e.g. ``".mp4,.avi"``.
         feature_ext: ``.npy`` or ``.pt``.
         prefix: file-name prefix before the video id.

@@ -40,10 +40,11 @@ THUMOS14_CLASSES: tuple[str, ...] = (
     "TennisSwing", "ThrowDiscus", "VolleyballSpiking",
 )  # fmt: skip
 
-# Split-alias templates: canonical role -> subset name (matched case-insensitively later).
+# Split-role templates: role -> subset name (matched case-insensitively later). The role
+# "test" is the subset a benchmark is evaluated on: THUMOS' test videos; ActivityNet's and
+# OpenTAD's "validation" (ActivityNet's "testing" has no public ground truth).
 ALIASES_THUMOS = {"train": "validation", "test": "test"}
-ALIASES_OPENTAD = {"train": "training", "val": "validation", "test": "validation"}
-ALIASES_ANET = {"train": "training", "val": "validation", "test": "testing"}
+ALIASES_VALIDATION = {"train": "training", "val": "validation", "test": "validation"}
 
 
 class AnnotationError(ValueError):
@@ -339,7 +340,9 @@ def parse_actionformer(path: Path, data: Any, explicit: tuple[str, ...] | None) 
             "label_id order differs from the given class names; labels follow the given names"
         )
     subsets = {v.subset.lower() for v in raw.videos.values()}
-    raw.aliases = ALIASES_THUMOS if "test" in subsets else ALIASES_OPENTAD
+    raw.aliases = thumos_roles(raw.videos) or (
+        ALIASES_THUMOS if "test" in subsets else ALIASES_VALIDATION
+    )
     return raw
 
 
@@ -361,7 +364,8 @@ def _parse_named(path: Path, data: Any, fmt: str, aliases: dict[str, str]) -> Ra
 
 def parse_opentad(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFile:
     """OpenTAD JSON; class names from ``category_idx.txt`` beside the file when not given."""
-    raw = _parse_named(path, data, "opentad", ALIASES_OPENTAD)
+    raw = _parse_named(path, data, "opentad", ALIASES_VALIDATION)
+    raw.aliases = thumos_roles(raw.videos) or raw.aliases
     sibling = path.parent / "category_idx.txt"
     if explicit is None and sibling.is_file():
         raw.class_names = read_category_file(sibling)
@@ -371,7 +375,7 @@ def parse_opentad(path: Path, data: Any, explicit: tuple[str, ...] | None) -> Ra
 
 def parse_activitynet(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFile:
     """Official ActivityNet JSON; class names are the taxonomy's leaf nodes, sorted."""
-    raw = _parse_named(path, data, "activitynet", ALIASES_ANET)
+    raw = _parse_named(path, data, "activitynet", ALIASES_VALIDATION)
     taxonomy = data.get("taxonomy") or []
     if not isinstance(taxonomy, list):
         raise AnnotationError(f"{path}, field 'taxonomy': expected a list of nodes")
@@ -394,7 +398,7 @@ def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFil
     is ``"v_" + video_id``.
     """
     loc = Loc(str(path))
-    raw = RawFile("bsn_activitynet", [str(path)], {}, None, ALIASES_ANET)
+    raw = RawFile("bsn_activitynet", [str(path)], {}, None, ALIASES_VALIDATION)
     info_path = path.parent / "video_info_new.csv"
     info_rows: dict[str, dict[str, str]] = {}
     if info_path.is_file():
@@ -445,12 +449,35 @@ def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFil
 # --------------------------------------------------------------------------- THUMOS CSV
 
 
-def _thumos_subset(vid: str) -> str:
+def thumos_subset(vid: str) -> str:
+    """The THUMOS-14 set of an id: ``video_validation_*`` / ``video_test_*``, else ``""``."""
     if vid.startswith("video_validation_"):
         return "validation"
     if vid.startswith("video_test_"):
         return "test"
     return ""
+
+
+def thumos_roles(videos: dict[str, RawVideo]) -> dict[str, str] | None:
+    """Split roles of a THUMOS-14 file from its video ids, whatever its subsets are called.
+
+    ``train`` -> the subset of the ``video_validation_*`` videos and ``test`` -> the subset of
+    the ``video_test_*`` videos (OpenTAD names them ``training`` / ``validation``). No ``val``:
+    THUMOS' validation videos are its training data.
+
+    Returns:
+        The roles, or ``None`` when an id is not a THUMOS-14 id or a subset mixes both kinds.
+    """
+    subset_of: dict[str, str] = {}  # THUMOS kind -> subset
+    kind_of: dict[str, str] = {}  # subset -> THUMOS kind
+    for video in videos.values():
+        kind = thumos_subset(video.video_id)
+        if not kind or subset_of.setdefault(kind, video.subset) != video.subset:
+            return None
+        if kind_of.setdefault(video.subset, kind) != kind:
+            return None
+    roles = (("train", "validation"), ("test", "test"))
+    return {role: subset_of[kind] for role, kind in roles if kind in subset_of}
 
 
 def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFile:
@@ -484,7 +511,7 @@ def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) ->
         )  # fmt: skip
         video = raw.videos.get(vid)
         if video is None:
-            video = raw.videos[vid] = RawVideo(vid, _thumos_subset(vid))
+            video = raw.videos[vid] = RawVideo(vid, thumos_subset(vid))
             if not video.subset:
                 raw.messages.append(f"{vid}: id is not video_validation_*/video_test_*; subset ''")
             if variant:

@@ -36,21 +36,35 @@ Label indices agree across the THUMOS-14 files: ActionFormer's label_id, OpenTAD
    dropped (``dropped_duplicates``). Rules 3-4 are ActionFormer's and OpenTAD's
    ``remove_duplicate_annotations``; THUMOS' CliffDiving/Diving pairs differ in label and stay.
 
-**Split names.** :meth:`Annotations.resolve_split` maps a user's split name to a subset name:
-a case-insensitive exact match against the file's subsets wins; otherwise the name is
-normalised (train/training -> ``train``, val/valid/validation -> ``val``, test/testing ->
-``test``) and looked up in ``split_aliases``, which only holds roles whose subset exists:
+**Split names.** :meth:`Annotations.resolve_split` maps a split name to a subset:
 
-=====================================  ==========  ==========  ==========
-file: its subsets                      train       val         test
-=====================================  ==========  ==========  ==========
-ActionFormer THUMOS: Validation, Test  Validation  n/a         Test
-OpenTAD, other ActionFormer            training    validation  validation
-official ActivityNet, BSN              training    validation  testing
-THUMOS CSV: validation, test           validation  n/a         test
-=====================================  ==========  ==========  ==========
+1. a name equal (case-insensitively) to one of the file's subsets is that subset, as the file
+   names it: ``validation`` in OpenTAD's THUMOS-14 file is its subset ``validation``, the
+   THUMOS *test* videos;
+2. any other name is a role: train/training -> ``train``, test/testing -> ``test`` (the subset
+   the benchmark is evaluated on), val/valid/validation -> ``val``, looked up in
+   ``split_aliases``, which only holds roles whose subset exists:
 
-OpenTAD evaluates on ``validation``, which for THUMOS-14 is the THUMOS *test* set.
+=======================================  ==========  ==========  ==========
+file: its subsets                        train       val         test
+=======================================  ==========  ==========  ==========
+ActionFormer THUMOS: Validation, Test    Validation  n/a         Test
+OpenTAD THUMOS-14: training, validation  training    n/a         validation
+THUMOS CSV: validation, test             validation  n/a         test
+official ActivityNet, BSN                training    validation  validation
+other OpenTAD / ActionFormer files       training    validation  validation
+=======================================  ==========  ==========  ==========
+
+A THUMOS-14 file (every id ``video_validation_*`` / ``video_test_*``) takes its roles from the
+ids, whatever its subsets are called, so ``train`` (the THUMOS validation videos) and ``test``
+(the THUMOS test videos) are the same videos in every format; presets name roles. ActivityNet
+is evaluated on ``validation``: its ``testing`` videos have no public ground truth, so the role
+``test`` never means them; the explicit name ``testing`` does (e.g. to write predictions).
+
+A resolution that is probably a mistake still resolves, with a logged warning: a THUMOS-14
+name whose videos are the other THUMOS set (``validation`` in OpenTAD's file: the test
+videos), and a subset without a single annotated instance (nothing to train on, an mAP of 0).
+Training refuses overlapping training and evaluation videos (``tadapt train``).
 """
 
 from __future__ import annotations
@@ -76,6 +90,7 @@ from tadapt.io._formats import (
     gc_paused,
     read_category_file,
     read_payload,
+    thumos_subset,
 )
 from tadapt.structures import GroundTruth, Segments
 
@@ -99,6 +114,12 @@ _SUMMARY_MESSAGES = 10
 _ROLES = {
     "train": "train", "training": "train",
     "val": "val", "valid": "val", "validation": "val",
+    "test": "test", "testing": "test",
+}  # fmt: skip
+# The THUMOS-14 videos a split word names: its training data is the THUMOS validation set.
+_THUMOS_SET = {
+    "train": "validation", "training": "validation",
+    "val": "validation", "valid": "validation", "validation": "validation",
     "test": "test", "testing": "test",
 }  # fmt: skip
 
@@ -156,8 +177,8 @@ class Annotations:
         format: one of :data:`FORMATS`.
         class_names: label index -> class name; ``GroundTruth.labels`` index into it.
         videos: video id -> ground truth, in file order.
-        split_aliases: canonical role (``"train"``/``"val"``/``"test"``) -> subset name as
-            written in the file (see the module docstring).
+        split_aliases: role (``"train"`` / ``"val"`` / ``"test"``, the evaluated subset) ->
+            subset name as written in the file (see the module docstring).
         report: what loading changed or noticed, for the whole file.
     """
 
@@ -180,21 +201,47 @@ class Annotations:
     def resolve_split(self, name: str) -> str:
         """The subset name a user's split name refers to (rules in the module docstring).
 
+        Logs a warning when the subset is probably not what the name says: other THUMOS-14
+        videos than the name's, or no annotated instance at all.
+
         Raises:
-            AnnotationError: no subset matches; the message lists subsets and aliases.
+            AnnotationError: no subset matches; the message lists subsets and roles.
         """
         subsets = self.subsets()
-        for subset in subsets:
-            if subset.lower() == name.strip().lower():
-                return subset
-        role = _ROLES.get(name.strip().lower())
-        if role is not None and role in self.split_aliases:
-            return self.split_aliases[role]
-        aliases = ", ".join(f"{r} -> {s}" for r, s in self.split_aliases.items()) or "none"
-        raise AnnotationError(
-            f"{self.source}: no subset matches split {name!r}; subsets: {subsets}; "
-            f"aliases: {aliases}"
-        )
+        key = name.strip().lower()
+        subset = next((s for s in subsets if s.lower() == key), None)
+        role = _ROLES.get(key)
+        if subset is None and role is not None:
+            subset = self.split_aliases.get(role)
+        if subset is None:
+            roles = ", ".join(f"{r} -> {s}" for r, s in self.split_aliases.items()) or "none"
+            raise AnnotationError(
+                f"{self.source}: no subset matches split {name!r}; subsets: {subsets}; "
+                f"roles: {roles}"
+            )
+        self._warn_if_unexpected(name, subset)
+        return subset
+
+    def _warn_if_unexpected(self, name: str, subset: str) -> None:
+        """Warn when ``subset`` holds other THUMOS-14 videos than ``name`` says, or no GT."""
+        members = {vid: gt for vid, gt in self.videos.items() if gt.subset == subset}
+        where = f"{self.source}: split {name!r} is the subset {subset!r}"
+        kinds = {thumos_subset(vid) for vid in members}
+        expected = _THUMOS_SET.get(name.strip().lower())
+        if expected is not None and len(kinds) == 1 and (kind := kinds.pop()) not in ("", expected):
+            logger.warning(
+                "%s, whose %d videos are the THUMOS-14 %s videos (video_%s_*), not the %s "
+                "videos its name says; the roles 'train' (THUMOS validation videos) and 'test' "
+                "(THUMOS test videos) mean the same videos in every annotation format",
+                where, len(members), kind, kind, expected,
+            )  # fmt: skip
+        if members and not any(len(gt) or len(gt.ambiguous) for gt in members.values()):
+            logger.warning(
+                "%s, whose %d videos have no annotated instance (ActivityNet's 'testing' has no "
+                "public ground truth): nothing to train on, and its mAP is 0; the role 'test' "
+                "names the subset the benchmark is evaluated on",
+                where, len(members),
+            )  # fmt: skip
 
     def split(self, name: str) -> Annotations:
         """Only the videos of one subset (resolved by :meth:`resolve_split`).
