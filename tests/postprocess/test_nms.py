@@ -56,11 +56,16 @@ def ref_soft(segs, scores, method, thr, sigma, min_score):
 
 
 def ref_batched(segs, scores, labels, *, method, thr, sigma, min_score, max_segments,
-                multiclass, voting, topk):  # fmt: skip
-    """Lists (segments, scores, labels) after filter, per-class NMS, merge, cap, voting."""
-    cands = [i for i in range(len(segs)) if scores[i] >= min_score]
+                multiclass, voting, weights, topk):  # fmt: skip
+    """Lists (segments, scores, labels) after top-k, filter, per-class NMS, merge, cap, voting.
+
+    Voters: every candidate after the top-k, also those below min_score (as the sources'
+    seg_voting, which gets all segments given to batched_nms).
+    """
+    voters = list(range(len(segs)))
     if topk is not None:
-        cands = sorted(sorted(cands, key=lambda i: (-scores[i], i))[:topk])
+        voters = sorted(sorted(voters, key=lambda i: (-scores[i], i))[:topk])
+    cands = [i for i in voters if scores[i] >= min_score]
     groups = sorted({labels[i] for i in cands}) if multiclass else [None]
     results = []  # (score, input index)
     for g in groups:
@@ -79,13 +84,15 @@ def ref_batched(segs, scores, labels, *, method, thr, sigma, min_score, max_segm
         seg = list(segs[i])
         if voting is not None:
             wsum, start, end = 0.0, 0.0, 0.0
-            for c in cands:
+            for c in voters:
                 if multiclass and labels[c] != labels[i]:
                     continue
-                if ref_tiou(segs[i], segs[c]) >= voting:
-                    wsum += scores[c]
-                    start += scores[c] * segs[c][0]
-                    end += scores[c] * segs[c][1]
+                iou = ref_tiou(segs[i], segs[c])
+                if iou >= voting:
+                    w = scores[c] * (iou if weights == "score_tiou" else 1.0)
+                    wsum += w
+                    start += w * segs[c][0]
+                    end += w * segs[c][1]
             if wsum > 0:
                 seg = [start / wsum, end / wsum]
         out_segs.append(seg)
@@ -171,6 +178,7 @@ def test_batched_nms_matches_reference(seed: int, method: str, multiclass: bool)
         "min_score": rng.choice([0.0, 0.001, 0.2]),
         "max_segments": rng.choice([None, 1, 5, 20]),
         "voting": rng.choice([None, 0.5, 0.75, 1.0]),
+        "weights": rng.choice(["score_tiou", "score"]),
         "topk": rng.choice([None, 10, 30]),
     }
     segments, score_t, label_t = as_tensors(segs, scores, labels)
@@ -183,6 +191,7 @@ def test_batched_nms_matches_reference(seed: int, method: str, multiclass: bool)
         max_segments=kwargs["max_segments"],
         multiclass=multiclass,
         voting_threshold=kwargs["voting"],
+        voting_weights=kwargs["weights"],  # type: ignore[arg-type]
         pre_nms_topk=kwargs["topk"],
     )
     exp_segs, exp_scores, exp_labels = ref_batched(
@@ -249,7 +258,9 @@ def test_voting_threshold_is_inclusive() -> None:
         torch.tensor([0.6, 0.2], dtype=torch.float64),
         torch.zeros(2, dtype=torch.int64),
     )
-    out = batched_nms(dets, method="hard", iou_threshold=0.4, voting_threshold=0.5)
+    out = batched_nms(
+        dets, method="hard", iou_threshold=0.4, voting_threshold=0.5, voting_weights="score"
+    )
     torch.testing.assert_close(
         out.segments.tensor, torch.tensor([[0.0, (0.6 * 2 + 0.2 * 1) / 0.8]], dtype=torch.float64)
     )
@@ -276,14 +287,16 @@ def test_soft_nms_hand_computed_values() -> None:
     assert dec.tolist() == [0.9, 0.1, 0.0]
 
 
-def test_voting_hand_computed() -> None:
+def test_score_voting_hand_computed() -> None:
     dets = Detections(
         "v",
         Segments([[0.0, 10.0], [1.0, 11.0], [0.0, 8.0], [20.0, 30.0]]),
         torch.tensor([0.6, 0.3, 0.1, 0.5], dtype=torch.float64),
         torch.tensor([0, 0, 1, 0]),
     )
-    out = batched_nms(dets, method="hard", iou_threshold=0.5, voting_threshold=0.7)
+    out = batched_nms(
+        dets, method="hard", iou_threshold=0.5, voting_threshold=0.7, voting_weights="score"
+    )
     # [0, 10] votes with [1, 11] (tIoU 9/11) of its class; [0, 8] is another class
     expected_first = [(0.6 * 0 + 0.3 * 1) / 0.9, (0.6 * 10 + 0.3 * 11) / 0.9]
     torch.testing.assert_close(
@@ -292,7 +305,12 @@ def test_voting_hand_computed() -> None:
     )
     assert out.scores.tolist() == [0.6, 0.5, 0.1]
     agnostic = batched_nms(
-        dets, method="hard", iou_threshold=0.9, multiclass=False, voting_threshold=0.7
+        dets,
+        method="hard",
+        iou_threshold=0.9,
+        multiclass=False,
+        voting_threshold=0.7,
+        voting_weights="score",
     )
     # class-agnostic: [0, 8] (tIoU 0.8) votes too, and [1, 11] survives the 0.9 threshold
     first = [0.3 * 1 + 0.1 * 0, 0.6 * 10 + 0.3 * 11 + 0.1 * 8]  # weights sum to 1.0

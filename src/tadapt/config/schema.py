@@ -452,10 +452,16 @@ class TrainConfig:
 class PostProcessConfig:
     """Decoding and NMS (:class:`tadapt.detection.PostProcessing`, same field names).
 
+    The defaults are ActionFormer's THUMOS-14 values; docs/training.md says which value each
+    source (ActionFormer, OpenTAD) uses.
+
     Attributes:
-        pre_nms_threshold: per level, keep scores above this.
-        pre_nms_topk: per level, then keep at most this many candidates.
-        duration_threshold: drop segments not longer than this (features).
+        pre_nms_threshold: keep scores above this, per ``pre_nms_scope``.
+        pre_nms_topk: then keep at most this many candidates (``None``: all).
+        pre_nms_scope: ``level``: per pyramid level (ActionFormer); ``window``: over all levels
+            x classes of a window (OpenTAD).
+        duration_threshold: drop segments not longer than this (features); ``None``: keep all
+            (OpenTAD).
         nms_method: ``hard``, ``linear`` or ``gaussian`` (Soft-NMS).
         iou_threshold: tIoU threshold of hard NMS and linear Soft-NMS.
         sigma: width of the gaussian Soft-NMS decay.
@@ -464,11 +470,16 @@ class PostProcessConfig:
         multiclass: suppress within a class only.
         voting_threshold: tIoU of score voting; ``None`` disables it. ActionFormer and
             OpenTAD skip voting in multi-class mode, so reproducing them needs ``None`` there.
+        voting_weights: voters weighted by ``score_tiou`` (ActionFormer) or ``score`` (OpenTAD).
+        clip_before_nms: clip candidates to the video before NMS too (OpenTAD sliding windows).
+        round_segments: decimals of boundaries (seconds) before and after NMS (``None``: all).
+        round_scores: decimals of scores before and after NMS (``None``: all).
     """
 
     pre_nms_threshold: float = 0.001  # ActionFormer test_cfg pre_nms_thresh
-    pre_nms_topk: int = 2000  # ActionFormer thumos_i3d pre_nms_topk
-    duration_threshold: float = 0.05  # ActionFormer test_cfg duration_thresh
+    pre_nms_topk: int | None = 2000  # ActionFormer thumos_i3d pre_nms_topk
+    pre_nms_scope: Literal["level", "window"] = "level"  # ActionFormer, per pyramid level
+    duration_threshold: float | None = 0.05  # ActionFormer test_cfg duration_thresh
     nms_method: Literal["hard", "linear", "gaussian"] = "gaussian"  # ActionFormer soft NMS
     iou_threshold: float = 0.1  # ActionFormer test_cfg iou_threshold
     sigma: float = 0.5  # ActionFormer test_cfg nms_sigma
@@ -476,6 +487,10 @@ class PostProcessConfig:
     max_segments: int | None = 200  # ActionFormer thumos_i3d max_seg_num
     multiclass: bool = True  # ActionFormer thumos_i3d multiclass_nms
     voting_threshold: float | None = None  # ActionFormer's multi-class NMS skips voting
+    voting_weights: Literal["score_tiou", "score"] = "score_tiou"  # ActionFormer seg_voting
+    clip_before_nms: bool = False  # ActionFormer clips after NMS only
+    round_segments: int | None = None  # ActionFormer keeps full precision
+    round_scores: int | None = None  # ActionFormer keeps full precision
 
 
 @dataclass(frozen=True)

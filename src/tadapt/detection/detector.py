@@ -237,6 +237,7 @@ class TemporalDetector(nn.Module):
                 outputs.valid[b],
                 pre_nms_threshold=settings.pre_nms_threshold,
                 pre_nms_topk=settings.pre_nms_topk,
+                pre_nms_scope=settings.pre_nms_scope,
                 duration_threshold=settings.duration_threshold,
             )
             seconds = self.to_input_grid(segments.to("cpu", torch.float64)).to_seconds(

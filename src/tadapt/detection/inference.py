@@ -1,25 +1,28 @@
 """From head outputs to detections in seconds: decoding, NMS, window merging, score fusion.
 
 ActionFormer's inference (``PtTransformer.inference_single_video`` and ``postprocessing`` in
-``libs/modeling/meta_archs.py``, ``libs/utils/postprocessing.py`` of
-happyharrycn/actionformer_release) and OpenTAD's sliding-window merging and external
-classifiers (``opentad/models/detectors/single_stage.py``,
-``opentad/models/utils/post_processing/classifier.py`` of sming256/OpenTAD), written anew:
+``libs/modeling/meta_archs.py``, ``libs/utils/nms.py``, ``libs/utils/postprocessing.py`` of
+happyharrycn/actionformer_release) and OpenTAD's (``SingleStageDetector.post_processing`` in
+``opentad/models/detectors/single_stage.py``, ``gather_ddp_results`` in
+``opentad/cores/test_engine.py``, ``opentad/models/utils/post_processing/`` of
+sming256/OpenTAD), written anew; where the two differ, :class:`PostProcessing` has an option:
 
-1. :func:`decode_video`: per pyramid level, keep the (point, class) scores above
-   ``pre_nms_threshold``, then the ``pre_nms_topk`` best, and turn each point's offsets into a
-   segment ``[t - l s, t + r s]`` on the feature grid; drop segments not longer than
-   ``duration_threshold`` grid steps.
+1. :func:`decode_video`: keep the (point, class) scores above ``pre_nms_threshold``, then the
+   ``pre_nms_topk`` best, per pyramid level (ActionFormer) or over the whole window (OpenTAD);
+   turn each point's offsets into a segment ``[t - l s, t + r s]`` on the feature grid; drop
+   segments not longer than ``duration_threshold`` grid steps (ActionFormer; OpenTAD keeps all).
 2. The detector maps them to seconds with the sample's grid (``VideoBatch.grid_*_sec``).
-3. :func:`postprocess_video`: (Soft-)NMS with score voting once per video
-   (:func:`tadapt.postprocess.batched_nms`), then clip to ``[0, duration]``.
+3. :func:`postprocess_video`: optionally clip to ``[0, duration]`` and round (OpenTAD's sliding
+   windows do both to each window's output), (Soft-)NMS with score voting once per video
+   (:func:`tadapt.postprocess.batched_nms`), then clip (and round) the result.
    :func:`merge_windows` does the same for the pooled candidates of a video's sliding windows.
 4. ActivityNet: a class-agnostic detector's proposals become class detections with an
    external video-level classifier (:func:`load_video_class_scores`,
    :func:`fuse_video_class_scores`); a multi-class detector needs no fusion.
 
 NMS runs on segments in seconds instead of feature-grid units (tIoU, Soft-NMS decays and voting
-are invariant to the affine map between them); clipping comes after NMS, as ActionFormer does.
+are invariant to the affine map between them); clipping comes after NMS unless
+``clip_before_nms``, as ActionFormer and OpenTAD's whole-video inference do.
 """
 
 from __future__ import annotations
@@ -30,18 +33,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from tadapt.detection.points import Points
-from tadapt.postprocess import NMSMethod, batched_nms
+from tadapt.postprocess import NMSMethod, VotingWeights, batched_nms
 from tadapt.structures import Detections, Segments
 
 __all__ = [
     "FusionMode",
     "PostProcessing",
+    "PreNMSScope",
     "decode_video",
     "fuse_video_class_scores",
     "load_video_class_scores",
@@ -53,6 +57,13 @@ FusionMode = Literal["multiply", "sqrt"]
 """``"multiply"``: ``proposal * class`` (OpenTAD ``CUHKANETClassifier``, AdaTAD);
 ``"sqrt"``: ``sqrt(proposal * class)`` (ActionFormer, OpenTAD ``StandardClassifier``)."""
 
+PreNMSScope = Literal["level", "window"]
+"""Where ``pre_nms_threshold`` and ``pre_nms_topk`` apply: to each pyramid level (ActionFormer
+``inference_single_video``) or to all levels x classes of a window at once (OpenTAD
+``SingleStageDetector.post_processing``)."""
+
+_SCOPES: tuple[str, ...] = get_args(PreNMSScope)
+
 
 @dataclass(frozen=True)
 class PostProcessing:
@@ -60,14 +71,17 @@ class PostProcessing:
 
     The defaults are ActionFormer's THUMOS-14 multi-class setting except for voting, which
     ActionFormer and OpenTAD silently skip in multi-class mode: to reproduce them, set
-    ``voting_threshold=None`` whenever ``multiclass=True``. AdaTAD THUMOS uses ``sigma=0.7`` and
-    ``max_segments=2000``; ActivityNet is class-agnostic (``multiclass=False``) with
-    ``max_segments=100`` and voting 0.9 (AdaTAD) or 0.85 (ActionFormer).
+    ``voting_threshold=None`` whenever ``multiclass=True``. OpenTAD (AdaTAD) differs by
+    ``pre_nms_scope="window"``, ``duration_threshold=None``, score-only voting and, on sliding
+    windows, ``clip_before_nms`` with rounding to 2 / 4 decimals (see docs/training.md).
 
     Attributes:
-        pre_nms_threshold: per level, keep scores above this.
-        pre_nms_topk: per level, then keep at most this many (point, class) pairs.
-        duration_threshold: drop decoded segments not longer than this (feature-grid steps).
+        pre_nms_threshold: keep scores above this, per ``pre_nms_scope``.
+        pre_nms_topk: then keep at most this many (point, class) pairs per ``pre_nms_scope``
+            (``None``: all).
+        pre_nms_scope: ``"level"`` (ActionFormer) or ``"window"`` (OpenTAD).
+        duration_threshold: drop decoded segments not longer than this (feature-grid steps;
+            ``None``: keep all, as OpenTAD).
         nms_method: ``"hard"`` NMS or the ``"linear"`` / ``"gaussian"`` Soft-NMS decay.
         iou_threshold: tIoU threshold of hard NMS and linear Soft-NMS.
         sigma: width of the gaussian Soft-NMS decay.
@@ -75,11 +89,19 @@ class PostProcessing:
         max_segments: keep at most this many detections per video (``None``: all).
         multiclass: suppress only within a class (``False``: across classes).
         voting_threshold: tIoU of score voting (boundary refinement); ``None`` disables it.
+        voting_weights: voters weighted by ``"score_tiou"`` (ActionFormer) or ``"score"``
+            (OpenTAD).
+        clip_before_nms: clip candidates to ``[0, duration]`` before NMS too (OpenTAD clips each
+            sliding window's output before the cross-window NMS).
+        round_segments: round candidate boundaries (seconds) to this many decimals before NMS,
+            and the final ones after it (``None``: full precision).
+        round_scores: the same for scores.
     """
 
     pre_nms_threshold: float = 0.001  # ActionFormer test_cfg pre_nms_thresh
-    pre_nms_topk: int = 2000  # ActionFormer configs/thumos_i3d.yaml pre_nms_topk
-    duration_threshold: float = 0.05  # ActionFormer test_cfg duration_thresh
+    pre_nms_topk: int | None = 2000  # ActionFormer configs/thumos_i3d.yaml pre_nms_topk
+    pre_nms_scope: PreNMSScope = "level"  # ActionFormer inference_single_video
+    duration_threshold: float | None = 0.05  # ActionFormer test_cfg duration_thresh
     nms_method: NMSMethod = "gaussian"  # ActionFormer nms_method "soft" (C++ method 2)
     iou_threshold: float = 0.1  # ActionFormer test_cfg iou_threshold
     sigma: float = 0.5  # ActionFormer test_cfg nms_sigma
@@ -87,14 +109,27 @@ class PostProcessing:
     max_segments: int | None = 200  # ActionFormer configs/thumos_i3d.yaml max_seg_num
     multiclass: bool = True  # ActionFormer multiclass_nms (THUMOS without external scores)
     voting_threshold: float | None = 0.7  # ActionFormer configs/thumos_i3d.yaml voting_thresh
+    voting_weights: VotingWeights = "score_tiou"  # ActionFormer seg_voting
+    clip_before_nms: bool = False  # ActionFormer clips after NMS only
+    round_segments: int | None = None  # ActionFormer keeps full precision
+    round_scores: int | None = None  # ActionFormer keeps full precision
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.pre_nms_threshold < 1.0:
             raise ValueError(f"pre_nms_threshold must be in [0, 1), got {self.pre_nms_threshold}")
-        if self.pre_nms_topk < 1:
-            raise ValueError(f"pre_nms_topk must be >= 1, got {self.pre_nms_topk}")
-        if self.duration_threshold < 0:
-            raise ValueError(f"duration_threshold must be >= 0, got {self.duration_threshold}")
+        if self.pre_nms_topk is not None and self.pre_nms_topk < 1:
+            raise ValueError(f"pre_nms_topk must be >= 1 or None (all), got {self.pre_nms_topk}")
+        if self.pre_nms_scope not in _SCOPES:
+            raise ValueError(f"pre_nms_scope must be one of {_SCOPES}, got {self.pre_nms_scope!r}")
+        if self.duration_threshold is not None and self.duration_threshold < 0:
+            raise ValueError(
+                "duration_threshold must be >= 0 or None (no filter), got "
+                f"{self.duration_threshold}"
+            )
+        for name in ("round_segments", "round_scores"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be a number of decimals >= 0 or None, got {value}")
         # the NMS arguments are validated by batched_nms itself, on first use
 
 
@@ -105,46 +140,70 @@ def decode_video(
     valid: Tensor,
     *,
     pre_nms_threshold: float = 0.001,  # ActionFormer test_cfg pre_nms_thresh
-    pre_nms_topk: int = 2000,  # ActionFormer configs/thumos_i3d.yaml pre_nms_topk
-    duration_threshold: float = 0.05,  # ActionFormer test_cfg duration_thresh
+    pre_nms_topk: int | None = 2000,  # ActionFormer configs/thumos_i3d.yaml pre_nms_topk
+    pre_nms_scope: PreNMSScope = "level",  # ActionFormer inference_single_video
+    duration_threshold: float | None = 0.05,  # ActionFormer test_cfg duration_thresh
 ) -> tuple[Segments, Tensor, Tensor]:
-    """Candidate detections of one video on the level-0 feature grid.
+    """Candidate detections of one video (or window) on the level-0 feature grid.
 
     Args:
         points: the ``P`` points of the pyramid.
         cls_logits: ``(P, K)`` classification logits.
         offsets: ``(P, 2)`` non-negative distances to start and end, in strides.
         valid: ``(P,)`` bool, points at valid positions.
-        pre_nms_threshold: per level, keep probabilities above this.
-        pre_nms_topk: per level, keep at most this many (point, class) pairs, best first.
-        duration_threshold: keep segments longer than this (feature-grid steps).
+        pre_nms_threshold: keep probabilities above this.
+        pre_nms_topk: keep at most this many (point, class) pairs, best first (``None``: all).
+        pre_nms_scope: apply both per pyramid level (``"level"``) or over all of them at once
+            (``"window"``).
+        duration_threshold: keep segments longer than this (feature-grid steps); ``None``
+            keeps all.
 
     Returns:
         ``N`` segments (unit ``"idx"``, float32), ``(N,)`` float32 probabilities and ``(N,)``
-        int64 labels, level by level, each level by score descending (ties by position).
+        int64 labels by score descending (ties by position), level by level with ``"level"``.
     """
-    num_classes = cls_logits.shape[-1]
+    if pre_nms_scope not in _SCOPES:
+        raise ValueError(f"pre_nms_scope must be one of {_SCOPES}, got {pre_nms_scope!r}")
     probs = torch.sigmoid(cls_logits.float()) * valid[:, None]  # (P, K), 0 at padded points
+    whole = (probs, offsets.float(), points.positions, points.strides)
+    if pre_nms_scope == "window":
+        groups = [whole]
+    else:
+        groups = list(zip(*(points.split(t) for t in whole), strict=True))
     segments, scores, labels = [], [], []
-    for prob, off, pos, stride in zip(
-        points.split(probs),
-        points.split(offsets.float()),
-        points.split(points.positions),
-        points.split(points.strides),
-        strict=True,
-    ):
-        flat = prob.flatten()  # (T_l * K,) point-major
-        keep = torch.nonzero(flat > pre_nms_threshold).squeeze(1)
-        order = torch.sort(flat[keep], descending=True, stable=True).indices[:pre_nms_topk]
-        keep = keep[order]
-        point, label = keep // num_classes, keep % num_classes
-        start = pos[point] - off[point, 0] * stride[point]
-        end = pos[point] + off[point, 1] * stride[point]
-        long_enough = (end - start) > duration_threshold
-        segments.append(torch.stack((start, end), dim=-1)[long_enough])
-        scores.append(flat[keep][long_enough])
-        labels.append(label[long_enough])
+    for prob, off, pos, stride in groups:
+        seg, score, label = _decode_group(
+            prob, off, pos, stride, pre_nms_threshold, pre_nms_topk, duration_threshold
+        )
+        segments.append(seg)
+        scores.append(score)
+        labels.append(label)
     return Segments(torch.cat(segments), "idx"), torch.cat(scores), torch.cat(labels)
+
+
+def _decode_group(
+    prob: Tensor,
+    offsets: Tensor,
+    positions: Tensor,
+    strides: Tensor,
+    threshold: float,
+    topk: int | None,
+    duration_threshold: float | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Threshold, top-k and decode ``(P_g, K)`` probabilities of one group of points."""
+    num_classes = prob.shape[-1]
+    flat = prob.flatten()  # (P_g * K,) point-major
+    keep = torch.nonzero(flat > threshold).squeeze(1)
+    order = torch.sort(flat[keep], descending=True, stable=True).indices[:topk]
+    keep = keep[order]
+    point, label = keep // num_classes, keep % num_classes
+    start = positions[point] - offsets[point, 0] * strides[point]
+    end = positions[point] + offsets[point, 1] * strides[point]
+    segments, scores = torch.stack((start, end), dim=-1), flat[keep]
+    if duration_threshold is None:
+        return segments, scores, label
+    long_enough = (end - start) > duration_threshold
+    return segments[long_enough], scores[long_enough], label[long_enough]
 
 
 def postprocess_video(
@@ -152,11 +211,20 @@ def postprocess_video(
 ) -> Detections:
     """(Soft-)NMS over one video's candidates, then clip to ``[0, duration_sec]``.
 
+    With ``settings.clip_before_nms`` the candidates are clipped before NMS too; with
+    ``settings.round_segments`` / ``round_scores`` they are rounded before NMS and the result
+    after clipping (OpenTAD's sliding-window inference, where every window's output is clipped
+    and rounded before the cross-window NMS, and its result rounded again).
+
     Args:
         candidates: all candidate detections of one video, in seconds.
         settings: the NMS settings (the decoding fields are not used here).
         duration_sec: the video's duration; ``None`` clips at 0 only.
     """
+    high = math.inf if duration_sec is None else duration_sec
+    if settings.clip_before_nms:
+        candidates = _clip(candidates, high)
+    candidates = _round(candidates, settings)
     kept = batched_nms(
         candidates,
         method=settings.nms_method,
@@ -166,9 +234,24 @@ def postprocess_video(
         max_segments=settings.max_segments,
         multiclass=settings.multiclass,
         voting_threshold=settings.voting_threshold,
+        voting_weights=settings.voting_weights,
     )
-    high = math.inf if duration_sec is None else duration_sec
-    return Detections(kept.video_id, kept.segments.clip(0.0, high), kept.scores, kept.labels)
+    return _round(_clip(kept, high), settings)
+
+
+def _clip(detections: Detections, high: float) -> Detections:
+    segments = detections.segments.clip(0.0, high)
+    return Detections(detections.video_id, segments, detections.scores, detections.labels)
+
+
+def _round(detections: Detections, settings: PostProcessing) -> Detections:
+    """Round boundaries and scores to ``settings.round_segments`` / ``round_scores`` decimals."""
+    segments, scores = detections.segments, detections.scores
+    if settings.round_segments is not None:
+        segments = Segments(segments.tensor.round(decimals=settings.round_segments), segments.unit)
+    if settings.round_scores is not None:
+        scores = scores.round(decimals=settings.round_scores)
+    return Detections(detections.video_id, segments, scores, detections.labels)
 
 
 def merge_windows(

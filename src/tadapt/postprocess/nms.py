@@ -20,6 +20,9 @@ Deliberate differences from the C++ code (all documented where they apply):
   before the first pick too, so every output scores at least ``min_score``.
 * Score voting also works with ``multiclass`` (voters of the same label); ActionFormer and
   OpenTAD silently skip voting in multi-class mode.
+
+Score voting weights each voter by ``score x tIoU`` as ActionFormer's ``seg_voting`` does
+(``voting_weights="score_tiou"``) or by its score alone as OpenTAD's does (``"score"``).
 """
 
 from __future__ import annotations
@@ -32,12 +35,18 @@ from torch import Tensor
 
 from tadapt.structures import Detections, Segments, pairwise_tiou
 
-__all__ = ["NMSMethod", "batched_nms", "nms", "soft_nms"]
+__all__ = ["NMSMethod", "VotingWeights", "batched_nms", "nms", "soft_nms"]
 
 NMSMethod = Literal["hard", "linear", "gaussian"]
 """Overlap handling: ``"hard"`` suppresses, ``"linear"`` and ``"gaussian"`` decay scores."""
 
+VotingWeights = Literal["score_tiou", "score"]
+"""How score voting weights a voter: ``"score_tiou"``: its score times its tIoU with the kept
+segment (ActionFormer ``libs/utils/nms.py``); ``"score"``: its score alone (OpenTAD
+``opentad/models/utils/post_processing/nms/nms.py``)."""
+
 _METHODS: tuple[str, ...] = get_args(NMSMethod)
+_VOTING_WEIGHTS: tuple[str, ...] = get_args(VotingWeights)
 # Rows of the voting tIoU matrix computed at once: bounds memory at _VOTING_CHUNK x N floats.
 _VOTING_CHUNK = 512
 
@@ -148,19 +157,22 @@ def batched_nms(
     max_segments: int | None = 200,  # ActionFormer configs/thumos_i3d.yaml max_seg_num
     multiclass: bool = True,  # ActionFormer multiclass_nms default (THUMOS without ext. scores)
     voting_threshold: float | None = None,  # ActionFormer votes only class-agnostically
+    voting_weights: VotingWeights = "score_tiou",  # ActionFormer seg_voting: score x tIoU
     pre_nms_topk: int | None = None,  # ActionFormer's 2000 is per pyramid level, in the decoder
 ) -> Detections:
     """Post-process one video's detections: filter, (Soft-)NMS, cap, and optional score voting.
 
-    Steps, as ActionFormer's ``batched_nms``:
+    Steps, as ActionFormer's and OpenTAD's ``batched_nms``:
 
-    1. keep candidates with ``score >= min_score``, then the ``pre_nms_topk`` best of them;
+    1. keep the ``pre_nms_topk`` best candidates (all with ``None``): the voters; of them, those
+       with ``score >= min_score`` enter NMS;
     2. run :func:`nms` (``method="hard"``, original scores kept) or :func:`soft_nms` (decayed
        scores), per label when ``multiclass`` else over all segments;
     3. merge, sort by score (ties: input order) and keep ``max_segments``;
-    4. with ``voting_threshold``, replace each kept segment's boundaries by the score-weighted
-       mean of the candidates of step 1 (same label when ``multiclass``) whose tIoU with it is
-       ``>= voting_threshold`` (see :func:`_vote`); scores are unchanged.
+    4. with ``voting_threshold``, replace each kept segment's boundaries by the weighted mean of
+       the voters of step 1 (same label when ``multiclass``) whose tIoU with it is
+       ``>= voting_threshold``, weighted as ``voting_weights`` says (see :func:`_vote`); scores
+       are unchanged.
 
     Multi-class NMS runs in one greedy pass with label-masked tIoU, i.e. each segment is lifted
     to the 2-D box ``(start, label, end, label + 1)``: boxes of different labels never overlap
@@ -178,6 +190,7 @@ def batched_nms(
         multiclass: suppress only within a label (``False``: across all labels).
         voting_threshold: tIoU in ``(0, 1]`` for score voting; ``None`` disables it (ActionFormer
             disables it with ``0`` and ignores it when ``multiclass``; here it applies per label).
+        voting_weights: ``"score_tiou"`` (ActionFormer) or ``"score"`` (OpenTAD).
         pre_nms_topk: keep at most this many candidates (best scores) before NMS.
 
     Returns:
@@ -192,14 +205,16 @@ def batched_nms(
         raise ValueError(
             f"voting_threshold must be in (0, 1] or None to disable voting, got {voting_threshold}"
         )
+    if voting_weights not in _VOTING_WEIGHTS:
+        raise ValueError(f"voting_weights must be one of {_VOTING_WEIGHTS}, got {voting_weights!r}")
     _check_inputs(detections.segments, detections.scores, detections.labels)
 
-    # 1. score filter and top-k; indices stay in input order so ties keep breaking by it
-    cand_idx = torch.nonzero(detections.scores >= min_score).squeeze(1)
-    if pre_nms_topk is not None and cand_idx.numel() > pre_nms_topk:
-        order = torch.sort(detections.scores[cand_idx], descending=True, stable=True).indices
-        cand_idx = cand_idx[order[:pre_nms_topk]].sort().values
-    cands = detections[cand_idx]
+    # 1. top-k, then score filter; indices stay in input order so ties keep breaking by it
+    voters = detections
+    if pre_nms_topk is not None and len(detections) > pre_nms_topk:
+        order = torch.sort(detections.scores, descending=True, stable=True).indices
+        voters = detections[order[:pre_nms_topk].sort().values]
+    cands = voters[torch.nonzero(voters.scores >= min_score).squeeze(1)]
     labels = cands.labels if multiclass else None
 
     # 2-3. the greedy pass emits picks in merged score order, so capping = stopping early
@@ -225,10 +240,17 @@ def batched_nms(
         )
     out = cands[kept]
 
-    # 4. score voting over the filtered candidates
+    # 4. score voting by every candidate that entered step 1's score filter
     segments = out.segments
     if voting_threshold is not None and len(out) > 0:
-        segments = _vote(out.segments, out.labels, cands, voting_threshold, multiclass=multiclass)
+        segments = _vote(
+            out.segments,
+            out.labels,
+            voters,
+            voting_threshold,
+            weighting=voting_weights,
+            multiclass=multiclass,
+        )
     return Detections(out.video_id, segments, kept_scores, out.labels)
 
 
@@ -314,29 +336,38 @@ def _decay(iou: Tensor, method: NMSMethod, iou_threshold: float, sigma: float) -
 
 
 def _vote(
-    kept: Segments, kept_labels: Tensor, cands: Detections, threshold: float, *, multiclass: bool
+    kept: Segments,
+    kept_labels: Tensor,
+    voters: Detections,
+    threshold: float,
+    *,
+    weighting: VotingWeights,
+    multiclass: bool,
 ) -> Segments:
-    """Score voting: refine each kept segment by its overlapping candidates.
+    """Score voting: refine each kept segment by its overlapping voters.
 
-    As ActionFormer's ``seg_voting``, the voters are all candidates that entered NMS (after the
-    score filter and top-k), weighted by their original, undecayed scores (ActionFormer computes
-    ``scores + 1.5`` there but never uses it). A kept segment with no voter of positive weight
-    (e.g. a zero-length segment, whose tIoU is 0 even with itself) keeps its boundaries instead
-    of becoming NaN.
+    As ActionFormer's and OpenTAD's ``seg_voting``, the voters are all candidates given to
+    NMS, also those below ``min_score``, with their original, undecayed scores. A voter counts
+    when its tIoU with the kept segment is ``>= threshold``, with weight ``score * tIoU``
+    (``"score_tiou"``, ActionFormer) or ``score`` (``"score"``, OpenTAD); both compute an unused
+    ``scores + 1.5``. A kept segment with no voter of positive weight (e.g. a zero-length
+    segment, whose tIoU is 0 even with itself) keeps its boundaries instead of becoming NaN.
     """
-    cand_segs = cands.segments.tensor
-    dtype = torch.promote_types(cand_segs.dtype, cands.scores.dtype)
-    weights_all = cands.scores.to(dtype)[None, :]  # (1, N)
+    voter_segs = voters.segments.tensor
+    dtype = torch.promote_types(voter_segs.dtype, voters.scores.dtype)
+    scores = voters.scores.to(dtype)[None, :]  # (1, N)
     voted = []
     for start in range(0, len(kept), _VOTING_CHUNK):
         rows = slice(start, start + _VOTING_CHUNK)
-        iou = pairwise_tiou(kept[rows], cands.segments)  # (K_chunk, N)
+        iou = pairwise_tiou(kept[rows], voters.segments).to(dtype)  # (K_chunk, N)
         mask = iou >= threshold
         if multiclass:
-            mask &= kept_labels[rows][:, None] == cands.labels[None, :]
-        weights = mask.to(dtype) * weights_all  # (K_chunk, N)
+            mask &= kept_labels[rows][:, None] == voters.labels[None, :]
+        weights = mask.to(dtype) * scores  # (K_chunk, N)
+        if weighting == "score_tiou":
+            weights = weights * iou
         total = weights.sum(dim=1, keepdim=True)  # (K_chunk, 1)
-        mean = (weights @ cand_segs.to(dtype)) / torch.where(total > 0, total, 1.0)
+        mean = (weights @ voter_segs.to(dtype)) / torch.where(total > 0, total, 1.0)
         own = kept.tensor[rows].to(dtype)
         voted.append(torch.where(total > 0, mean, own))
     return Segments(torch.cat(voted).to(kept.tensor.dtype), kept.unit)
