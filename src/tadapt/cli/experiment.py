@@ -34,6 +34,7 @@ from tadapt.config import (
 )
 from tadapt.data import (
     FeatureDataset,
+    RandAugment,
     RandomTruncation,
     Resize,
     SlidingWindows,
@@ -213,13 +214,23 @@ def _video_datasets(
     video_dir = data.video_dir
     assert video_dir is not None
     short_side = data.resize_short_side or round(data.image_size * 182 / 160)
+    augment = (
+        RandAugment(data.rand_augment.num_ops, data.rand_augment.magnitude)
+        if data.rand_augment is not None
+        else None
+    )
 
     def videos(
         split: str, sampling: RandomTruncation | SlidingWindows | Resize, training: bool
     ) -> VideoDataset:
         transform = (
             train_transforms(
-                data.image_size, short_side, flip_p=data.flip_prob, jitter=data.color_jitter
+                data.image_size,
+                short_side,
+                flip_p=data.flip_prob,
+                rand_augment=augment,
+                jitter=data.color_jitter,
+                hue=data.color_jitter_hue,
             )
             if training
             else eval_transforms(data.image_size)
