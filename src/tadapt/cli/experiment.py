@@ -290,6 +290,7 @@ def build_model(config: ExperimentConfig) -> TemporalDetector:
         center_sample_radius=model.center_sample_radius,
         loss_norm_init=model.loss.norm_init,
         loss_norm_momentum=model.loss.norm_momentum,
+        input_drop=model.input_drop,
         proj_drop=model.proj_drop,
         path_drop=model.path_drop,
         use_abs_pe=model.use_abs_pe,

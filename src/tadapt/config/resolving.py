@@ -253,6 +253,7 @@ def _check_frames_mode(config: ExperimentConfig) -> None:
         (0.0 <= data.flip_prob <= 1.0, "data.flip_prob", "must be in [0, 1]"),
         (0.0 <= data.color_jitter_hue <= 0.5, "data.color_jitter_hue", "must be in [0, 0.5]"),
         (0.0 < model.adapter.ratio <= 1.0, "model.adapter.ratio", "must be in (0, 1]"),
+        (0.0 <= model.input_drop < 1.0, "model.input_drop", "must be in [0, 1)"),
         (model.adapter.lora.rank >= 1, "model.adapter.lora.rank", "must be >= 1"),
         (
             not (data.resize and data.frame_stride != 1 and frames),

@@ -344,6 +344,8 @@ class ModelConfig:
         regression_ranges: one ``[low, high]`` per level, in features (``.inf`` allowed).
         use_abs_pe: sinusoidal absolute position encoding.
         max_seq_len: length of the position table; ``None``: ``data.max_seq_len``.
+        input_drop: channel dropout on the detector's input features (OpenTAD
+            ``input_pdrop``; AdaTAD's side variant: 0.1, its full fine-tuning: 0.2).
         proj_drop: dropout in the Transformer blocks.
         path_drop: stochastic depth in the Transformer blocks.
         center_sample_radius: centre sampling radius in strides (``None``: whole instance).
@@ -362,6 +364,7 @@ class ModelConfig:
     regression_ranges: tuple[tuple[float, float], ...] = _THUMOS_RANGES
     use_abs_pe: bool = False  # ActionFormer use_abs_pe
     max_seq_len: int | None = None
+    input_drop: float = 0.0  # OpenTAD Conv1DTransformerProj input_pdrop default
     proj_drop: float = 0.0  # ActionFormer TransformerBlock proj_pdrop as built by the backbone
     path_drop: float = 0.1  # ActionFormer train_cfg droppath
     center_sample_radius: float | None = 1.5  # ActionFormer train_cfg center_sample_radius
