@@ -64,6 +64,27 @@ def _batch(config, annotations) -> VideoBatch:
     return next(iter(loader))
 
 
+def test_config_puts_rand_augment_and_hue_into_the_training_pipeline(video_cache, tmp_path):
+    augment = ["data.rand_augment={num_ops: 2, magnitude: 9}", "data.color_jitter_hue=0.1"]
+    config, annotations = prepare_experiment(
+        PRESET, _overrides(video_cache, "tia", *augment), tmp_path
+    )
+    train_set, eval_set = build_datasets(config, annotations)
+    steps = train_set.transform.transforms  # type: ignore[union-attr]
+    names = [type(step).__name__ for step in steps]
+    assert names[3:6] == ["RandomHorizontalFlip", "RandAugment", "ColorJitter"]
+    assert (steps[4].num_ops, steps[4].magnitude, steps[5].hue) == (2, 9, 0.1)
+    eval_steps = eval_set.transform.transforms  # type: ignore[attr-defined]
+    assert [type(step).__name__ for step in eval_steps] == [
+        "ToFloatClip",
+        "ResizeShortSide",
+        "CenterCrop",
+        "Normalize",
+    ]
+    batch = _batch(config, annotations)
+    assert batch.inputs.shape[-2:] == (32, 32)
+
+
 def test_the_registry_holds_every_strategy_of_the_issue():
     assert set(STRATEGIES) >= {"frozen", "full", "adapter", "lora", "tia", "tia_side", "losa"}
 

@@ -227,6 +227,10 @@ def test_resolve_checks_values_and_names_the_key():
         ("optim.warmup_epochs=40", "optim.warmup_epochs"),
         ("eval.classifier_file=cls.json", "eval.classifier_file: an external classifier"),
         ("data.dataset=unknown", "data.dataset: no tIoU thresholds for 'unknown'"),
+        ("data.color_jitter_hue=0.6", "data.color_jitter_hue: must be in [0, 0.5], got 0.6"),
+        ("data.rand_augment.magnitude=11", "data.rand_augment.magnitude: must be in [0, 10]"),
+        ("data.rand_augment.num_ops=16", "data.rand_augment.num_ops: must be in [0, 15]"),
+        ("model.input_drop=1.0", "model.input_drop: must be in [0, 1"),
     ]
     for override, message in bad:
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):

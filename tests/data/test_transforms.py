@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from tadapt.data.rand_augment import RandAugment
 from tadapt.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -19,6 +21,7 @@ from tadapt.data.transforms import (
     RandomResizedCrop,
     ResizeShortSide,
     ToFloatClip,
+    _shift_hue,
     eval_transforms,
     train_transforms,
 )
@@ -132,7 +135,7 @@ def test_flip_mirrors_all_frames_or_none() -> None:
 
 def test_color_jitter_brightness_is_one_factor_per_clip() -> None:
     clip = _shifted_clip()  # values in [0, 0.54]: no clamping at factors <= 1.5
-    out = ColorJitter(brightness=0.5, contrast=0.0, saturation=0.0)(
+    out = ColorJitter(brightness=0.5, contrast=0.0, saturation=0.0, hue=0.0)(
         clip, torch.Generator().manual_seed(2)
     )
     factor = out / clip
@@ -161,6 +164,65 @@ def test_color_jitter_same_change_for_identical_frames() -> None:
         torch.testing.assert_close(out[:, t], out[:, 0])
     assert out.min() >= 0.0
     assert out.max() <= 1.0
+
+
+def test_shift_hue_matches_colorsys() -> None:
+    clip = torch.rand(3, 2, 5, 7, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    clip[:, 0, 0, 0] = 0.3  # grey pixel: no hue
+    clip[:, 0, 0, 1] = 0.0  # black
+    for turns in (0.1, -25 / 180, 0.5):
+        out = _shift_hue(clip, turns)
+        pixels = clip.permute(1, 2, 3, 0).reshape(-1, 3).tolist()
+        expected = []
+        for r, g, b in pixels:
+            h, s, v = colorsys.rgb_to_hsv(r, g, b)
+            expected.append(colorsys.hsv_to_rgb((h + turns) % 1.0, s, v))
+        reference = torch.tensor(expected, dtype=torch.float64).view(2, 5, 7, 3).permute(3, 0, 1, 2)
+        torch.testing.assert_close(out, reference, rtol=0, atol=1e-9)
+    red = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1, 1)
+    green = torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1, 1)
+    torch.testing.assert_close(_shift_hue(red, 1 / 3), green)
+
+
+def test_color_jitter_hue_is_one_mmaction_step_shift_per_clip() -> None:
+    frame = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+    clip = frame.expand(3, 4, 12, 12).contiguous()
+    jitter = ColorJitter(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.1)
+    shifts = set()
+    for seed in range(6):
+        out = jitter(clip, torch.Generator().manual_seed(seed))
+        for t in range(1, 4):
+            torch.testing.assert_close(out[:, t], out[:, 0])
+        # mmaction: an OpenCV hue offset int(255 h), |h| <= 0.1, in 1/180 turns
+        matches = [
+            k
+            for k in range(-25, 26)
+            if torch.allclose(out, _shift_hue(clip, k / 180), atol=1e-5, rtol=0)
+        ]
+        assert len(matches) == 1, matches
+        shifts.add(matches[0])
+    assert len(shifts) > 1
+    with pytest.raises(ValueError, match="hue"):
+        ColorJitter(hue=0.6)
+
+
+def test_color_jitter_without_hue_draws_what_it_drew_before() -> None:
+    """``hue=0`` draws three factors and a permutation of three, as before hue existed."""
+    clip = torch.rand(3, 2, 6, 6, generator=torch.Generator().manual_seed(0)) * 0.5
+    out = ColorJitter(hue=0.0)(clip, torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    b, c, s = (0.5 + float(torch.rand((), generator=g, dtype=torch.float64)) for _ in range(3))
+    expected = clip
+    weights = torch.tensor([0.2989, 0.587, 0.114]).view(3, 1, 1, 1)
+    for op in torch.randperm(3, generator=g).tolist():
+        luma = (expected * weights).sum(0, keepdim=True)
+        if op == 0:
+            expected = expected * b
+        elif op == 1:
+            expected = c * expected + (1 - c) * luma.mean(dim=(2, 3), keepdim=True)
+        else:
+            expected = s * expected + (1 - s) * luma
+    torch.testing.assert_close(out, expected.clamp(0, 1))
 
 
 def test_normalize_uses_imagenet_statistics() -> None:
@@ -196,6 +258,19 @@ def test_train_preset_shape_and_reproducibility() -> None:
         "ColorJitter",
         "Normalize",
     ]
+    assert pipeline.transforms[4].hue == 0.1  # mmaction's default, AdaTAD's
+
+
+def test_train_preset_puts_rand_augment_between_flip_and_jitter() -> None:
+    """AdaTAD's order: Flip, ImgAug (RandAugment), ColorJitter."""
+    augment = RandAugment(2, 9)
+    pipeline = train_transforms(224, 256, rand_augment=augment, hue=0.0)
+    names = [type(t).__name__ for t in pipeline.transforms]
+    assert names[3:6] == ["RandomHorizontalFlip", "RandAugment", "ColorJitter"]
+    assert pipeline.transforms[4] is augment
+    assert pipeline.transforms[5].hue == 0.0
+    out = pipeline(_frames(t=3, h=256, w=340), torch.Generator().manual_seed(0))
+    assert out.shape == (3, 3, 224, 224)
 
 
 def test_eval_preset_is_deterministic_centre_crop() -> None:

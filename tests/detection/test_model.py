@@ -79,6 +79,24 @@ def test_absolute_position_encoding_lengths() -> None:
     assert PyramidEncoder(4, embed_dim=8, num_heads=2).pos_embed is None
 
 
+def test_input_dropout_drops_whole_channels_in_training_only() -> None:
+    enc = PyramidEncoder(32, embed_dim=8, num_heads=2, arch=(2, 1, 1), input_drop=0.5)
+    assert isinstance(enc.input_drop, torch.nn.Dropout1d)
+    x = torch.ones(2, 32, 16)
+    torch.manual_seed(0)
+    dropped = enc.input_drop(x)  # (B, C, T): per sample and channel, all steps or none
+    zero = (dropped == 0).all(dim=-1)
+    assert zero.any()
+    assert ((dropped == 0) == zero[..., None]).all()
+    torch.testing.assert_close(dropped[~zero], torch.full_like(dropped[~zero], 2.0))
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    enc.eval()
+    first, _ = enc(x, mask)
+    second, _ = enc(x, mask)
+    torch.testing.assert_close(first[0], second[0])
+    assert isinstance(PyramidEncoder(4, embed_dim=8, num_heads=2).input_drop, torch.nn.Identity)
+
+
 def test_heads_prior_and_non_negative_offsets() -> None:
     torch.manual_seed(0)
     feats = [torch.zeros(2, 16, 32), torch.randn(2, 16, 16)]

@@ -6,6 +6,7 @@
    (:func:`train_toy`, rank 0 saves its weights to ``TOY_OUT``). The model marks itself
    ``grad_checkpointing``, so :func:`tadapt.engine.wrap_model` wraps it with a static graph,
    whose gradient accumulation must not use ``no_sync()`` (see ``tadapt.engine.distributed``);
+   then the same with float16 gradient all-reduce (``TOY_OUT`` with suffix ``.fp16``);
 2. runs ``tadapt ARGS`` (e.g. ``train PRESET ... --out-dir DIR``) through the real CLI, in
    the process group of step 1 (a launch may run several experiments).
 
@@ -59,7 +60,7 @@ class CheckpointedToy(ToyRegressor):
         return {"final_loss": loss}
 
 
-def train_toy(out: Path | None = None) -> dict[str, torch.Tensor]:
+def train_toy(out: Path | None = None, *, fp16_compress: bool = False) -> dict[str, torch.Tensor]:
     """Train 2 epochs (global batch 8 in 2 micro-batches); the final weights, saved to ``out``."""
     context = init_distributed("cpu")
     try:
@@ -75,7 +76,7 @@ def train_toy(out: Path | None = None) -> dict[str, torch.Tensor]:
         optimizer = build_optimizer(model, lr=0.05, weight_decay=0.01)
         total = 2 * steps_per_epoch(len(loader), ACCUM)
         scheduler = WarmupCosineLR(optimizer, warmup_steps=1, total_steps=total)
-        wrapped = wrap_model(model, context)
+        wrapped = wrap_model(model, context, fp16_compress=fp16_compress)
         if context.enabled:
             assert isinstance(wrapped, DistributedDataParallel)
             assert wrapped.static_graph
@@ -101,4 +102,5 @@ def train_toy(out: Path | None = None) -> dict[str, torch.Tensor]:
 
 if __name__ == "__main__":
     train_toy(Path(sys.argv[1]))
+    train_toy(Path(sys.argv[1]).with_suffix(".fp16"), fp16_compress=True)
     sys.exit(main(sys.argv[2:]))

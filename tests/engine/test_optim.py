@@ -6,6 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from tadapt.adapters import apply_strategy
+from tadapt.backbones import create_backbone
 from tadapt.detection import build_actionformer
 from tadapt.engine import build_optimizer, no_weight_decay_names, param_groups
 from tadapt.layers import AffineDropPath, LayerNorm1d, Scale
@@ -106,3 +108,53 @@ def test_every_detector_parameter_is_in_exactly_one_group():
     assert all(n.endswith("weight") for n in decayed)
     assert not any(".norm" in n or "ln" in n.split(".")[-2] for n in decayed)
     assert not any("drop_path" in n or n.endswith("scale") for n in decayed)
+
+
+def test_full_decay_prefixes_decay_biases_norms_and_scales_below_them():
+    model = _Toy()
+    groups = param_groups(
+        model, lr=1e-3, weight_decay=0.05, full_decay_prefixes=["backbone", "adapter"]
+    )
+    by_name = {g["name"]: g for g in groups}
+    assert _names(model, by_name["default/decay"]) == {
+        "backbone.0.weight",
+        "backbone.0.bias",
+        "backbone.1.weight",  # a LayerNorm's weight: decayed below the prefix
+        "backbone.1.bias",
+        "adapter.weight",
+        "adapter.bias",
+        "backbone2.weight",  # "backbone" is a module path, not a string prefix
+    }
+    assert "backbone2.bias" in _names(model, by_name["default/no_decay"])
+    with pytest.raises(ValueError, match=r"optim.full_decay_prefixes: \['frozen'\]"):
+        param_groups(model, lr=1e-3, weight_decay=0.05, full_decay_prefixes=["frozen"])
+
+
+def test_adatad_adapters_are_decayed_whole_the_head_keeps_its_exemptions():
+    """OpenTAD's AdaTAD group: every adapter parameter at weight decay 0.05, gamma included."""
+    model = nn.Module()
+    model.backbone = apply_strategy(create_backbone("videomae_tiny_patch16"), "tia")
+    model.head = nn.Sequential(nn.Conv1d(4, 4, 3), LayerNorm1d(4), Scale())
+    groups = build_optimizer(
+        model,
+        lr=1e-4,
+        weight_decay=0.05,
+        module_lrs={"backbone": 2e-4},
+        full_decay_prefixes=["backbone"],
+    ).param_groups
+    decay_of = {n: g["weight_decay"] for g in groups for n in _names(model, g)}
+    lr_of = {n: g["lr"] for g in groups for n in _names(model, g)}
+    adapter_names = [n for n in decay_of if n.startswith("backbone.")]
+    assert adapter_names
+    assert all(".adapter." in n for n in adapter_names)  # only the adapters train
+    assert any(n.endswith(".gamma") for n in adapter_names)
+    assert any(n.endswith(".bias") for n in adapter_names)
+    assert {decay_of[n] for n in adapter_names} == {0.05}
+    assert {lr_of[n] for n in adapter_names} == {2e-4}
+    assert decay_of["head.0.weight"] == 0.05
+    for name in ("head.0.bias", "head.1.weight", "head.2.scale"):
+        assert decay_of[name] == 0.0
+    # without the option, the adapters' biases and gamma are exempt
+    plain = param_groups(model, lr=1e-4, weight_decay=0.05)
+    exempt = {n for g in plain if g["weight_decay"] == 0.0 for n in _names(model, g)}
+    assert {n for n in adapter_names if n.endswith((".gamma", ".bias"))} <= exempt

@@ -34,6 +34,7 @@ from tadapt.config import (
 )
 from tadapt.data import (
     FeatureDataset,
+    RandAugment,
     RandomTruncation,
     Resize,
     SlidingWindows,
@@ -263,13 +264,23 @@ def _video_datasets(
     video_dir = data.video_dir
     assert video_dir is not None
     short_side = data.resize_short_side or round(data.image_size * 182 / 160)
+    augment = (
+        RandAugment(data.rand_augment.num_ops, data.rand_augment.magnitude)
+        if data.rand_augment is not None
+        else None
+    )
 
     def videos(
         split: str, sampling: RandomTruncation | SlidingWindows | Resize, training: bool
     ) -> VideoDataset:
         transform = (
             train_transforms(
-                data.image_size, short_side, flip_p=data.flip_prob, jitter=data.color_jitter
+                data.image_size,
+                short_side,
+                flip_p=data.flip_prob,
+                rand_augment=augment,
+                jitter=data.color_jitter,
+                hue=data.color_jitter_hue,
             )
             if training
             else eval_transforms(data.image_size)
@@ -329,6 +340,7 @@ def build_model(config: ExperimentConfig) -> TemporalDetector:
         center_sample_radius=model.center_sample_radius,
         loss_norm_init=model.loss.norm_init,
         loss_norm_momentum=model.loss.norm_momentum,
+        input_drop=model.input_drop,
         proj_drop=model.proj_drop,
         path_drop=model.path_drop,
         use_abs_pe=model.use_abs_pe,

@@ -127,7 +127,9 @@ def head_config(
     model = dataclasses.replace(
         config.model, backbone=None, strategy="frozen", max_seq_len=None, num_classes=None
     )
-    optim = dataclasses.replace(config.optim, module_lrs={}, layer_decay=None)
+    optim = dataclasses.replace(
+        config.optim, module_lrs={}, layer_decay=None, full_decay_prefixes=()
+    )
     train = dataclasses.replace(config.train, fidelity=None)
     return dataclasses.replace(
         config, name=f"{config.name}_head", data=features, model=model, optim=optim, train=train

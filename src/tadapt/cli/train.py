@@ -191,6 +191,7 @@ def train_experiment(
             eps=optim.eps,
             module_lrs=optim.module_lrs,
             layer_decay=optim.layer_decay,
+            full_decay_prefixes=optim.full_decay_prefixes,
         )
         per_epoch = steps_per_epoch(len(train_loader), train_cfg.grad_accum_steps)
         scheduler = WarmupCosineLR(
@@ -204,7 +205,7 @@ def train_experiment(
             run_dir / "metrics.jsonl", tensorboard_dir=tensorboard, enabled=context.is_main
         ) as metrics:
             trainer = Trainer(
-                wrap_model(model, context),
+                wrap_model(model, context, fp16_compress=train_cfg.fp16_grad_compression),
                 optimizer,
                 scheduler,
                 train_loader,

@@ -16,6 +16,7 @@ from typing import Any
 from tadapt.adapters import list_strategies
 from tadapt.config.loading import ConfigError
 from tadapt.config.schema import ExperimentConfig
+from tadapt.data.rand_augment import RAND_AUGMENT_OPS
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 
 __all__ = ["resolve"]
@@ -250,7 +251,9 @@ def _check_frames_mode(config: ExperimentConfig) -> None:
         (data.frame_stride >= 1, "data.frame_stride", "must be >= 1"),
         (data.image_size >= 16, "data.image_size", "must be >= 16"),
         (0.0 <= data.flip_prob <= 1.0, "data.flip_prob", "must be in [0, 1]"),
+        (0.0 <= data.color_jitter_hue <= 0.5, "data.color_jitter_hue", "must be in [0, 0.5]"),
         (0.0 < model.adapter.ratio <= 1.0, "model.adapter.ratio", "must be in (0, 1]"),
+        (0.0 <= model.input_drop < 1.0, "model.input_drop", "must be in [0, 1)"),
         (model.adapter.lora.rank >= 1, "model.adapter.lora.rank", "must be >= 1"),
         (
             not (data.resize and data.frame_stride != 1 and frames),
@@ -258,6 +261,16 @@ def _check_frames_mode(config: ExperimentConfig) -> None:
             "must be 1 with data.resize (frames spread over the whole video)",
         ),
     ]
+    augment = data.rand_augment
+    if augment is not None:
+        checks += [
+            (
+                0 <= augment.num_ops <= len(RAND_AUGMENT_OPS),
+                "data.rand_augment.num_ops",
+                f"must be in [0, {len(RAND_AUGMENT_OPS)}]",
+            ),
+            (0 <= augment.magnitude <= 10, "data.rand_augment.magnitude", "must be in [0, 10]"),
+        ]
     if model.backbone is not None:
         checks += [
             (

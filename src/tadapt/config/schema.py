@@ -34,6 +34,7 @@ __all__ = [
     "OptimConfig",
     "PostProcessConfig",
     "Precision",
+    "RandAugmentConfig",
     "SyntheticDataConfig",
     "SyntheticVideoDataConfig",
     "TrainConfig",
@@ -118,6 +119,19 @@ class SyntheticVideoDataConfig:
 
 
 @dataclass(frozen=True)
+class RandAugmentConfig:
+    """RandAugment of training clips (:class:`tadapt.data.RandAugment`, mmaction's ``ImgAug``).
+
+    Attributes:
+        num_ops: ops applied to each clip.
+        magnitude: their strength, ``0..10``.
+    """
+
+    num_ops: int = 2  # mmaction ImgAug default_transforms num_augmenters
+    magnitude: float = 9.0  # mmaction ImgAug default_transforms cur_magnitude (of 10)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """The videos (end to end) or pre-extracted features, and their annotation file.
 
@@ -140,6 +154,9 @@ class DataConfig:
             (``None``: ``image_size * 182 / 160``, AdaTAD's 182 for 160 px, 256 for 224 px).
         flip_prob: frames mode, training: horizontal flip probability.
         color_jitter: frames mode, training: mmaction colour jitter (AdaTAD uses it).
+        color_jitter_hue: its hue range (AdaTAD, mmaction's default: 0.1; 0: no hue change).
+        rand_augment: frames mode, training: RandAugment after the flip (AdaTAD: mmaction's
+            ``ImgAug("default")``, 2 ops at magnitude 9); ``None``: off.
         file_ext: ``.npy`` or ``.pt``.
         file_prefix: file-name prefix before the video id (ActivityNet TSP: ``v_``).
         train_split: subset to train on: a role, ``train`` (or ``test``), mapped to the right
@@ -182,6 +199,8 @@ class DataConfig:
     resize_short_side: int | None = None
     flip_prob: float = 0.5  # AdaTAD / mmaction Flip
     color_jitter: bool = True  # AdaTAD ColorJitter
+    color_jitter_hue: float = 0.0
+    rand_augment: RandAugmentConfig | None = None
     file_ext: str = ".npy"
     file_prefix: str = ""
     train_split: str = "train"
@@ -331,6 +350,8 @@ class ModelConfig:
         regression_ranges: one ``[low, high]`` per level, in features (``.inf`` allowed).
         use_abs_pe: sinusoidal absolute position encoding.
         max_seq_len: length of the position table; ``None``: ``data.max_seq_len``.
+        input_drop: channel dropout on the detector's input features (OpenTAD
+            ``input_pdrop``; AdaTAD's side variant: 0.1, its full fine-tuning: 0.2).
         proj_drop: dropout in the Transformer blocks.
         path_drop: stochastic depth in the Transformer blocks.
         center_sample_radius: centre sampling radius in strides (``None``: whole instance).
@@ -349,6 +370,7 @@ class ModelConfig:
     regression_ranges: tuple[tuple[float, float], ...] = _THUMOS_RANGES
     use_abs_pe: bool = False  # ActionFormer use_abs_pe
     max_seq_len: int | None = None
+    input_drop: float = 0.0  # OpenTAD Conv1DTransformerProj input_pdrop default
     proj_drop: float = 0.0  # ActionFormer TransformerBlock proj_pdrop as built by the backbone
     path_drop: float = 0.1  # ActionFormer train_cfg droppath
     center_sample_radius: float | None = 1.5  # ActionFormer train_cfg center_sample_radius
@@ -371,6 +393,10 @@ class OptimConfig:
         layer_decay: layer-wise learning-rate decay of the backbone for ``full`` fine-tuning:
             block ``k`` of ``L`` trains at ``lr * layer_decay ** (L - k)`` (BEiT); ``None``:
             off.
+        full_decay_prefixes: parameter-name prefixes under which every parameter is decayed,
+            biases, norms and scales included (AdaTAD decays all adapter parameters, TIA's
+            ``gamma`` too: ``[feature_extractor.backbone]``); ``[]``: the exemptions above
+            apply everywhere.
         warmup_epochs: epochs of linear warmup from 0, part of ``train.epochs``.
         min_lr_ratio: the cosine ends at ``lr * min_lr_ratio``.
         clip_grad_norm: clip the global gradient L2 norm to this (``None``: no clipping).
@@ -382,6 +408,7 @@ class OptimConfig:
     eps: float = 1e-8  # torch AdamW default
     module_lrs: dict[str, float] = field(default_factory=dict)
     layer_decay: float | None = None
+    full_decay_prefixes: tuple[str, ...] = ()
     warmup_epochs: int = 5  # ActionFormer opt warmup_epochs
     min_lr_ratio: float = 0.0  # ActionFormer LinearWarmupCosineAnnealingLR eta_min 1e-8 ~ 0
     clip_grad_norm: float | None = 1.0  # ActionFormer train_cfg clip_grad_l2norm
@@ -429,6 +456,8 @@ class TrainConfig:
         tensorboard: also write TensorBoard events (needs the ``tensorboard`` package).
         progress: show progress bars.
         fidelity: train on low-fidelity batches (LoFi, frames mode); ``None``: full fidelity.
+        fp16_grad_compression: with several processes, all-reduce gradients in float16
+            (OpenTAD ``solver.fp16_compress``; torch's ``fp16_compress_hook``).
     """
 
     epochs: int = 35  # ActionFormer thumos_i3d: 30 epochs + 5 warmup
@@ -446,6 +475,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     fidelity: FidelityConfig | None = None
+    fp16_grad_compression: bool = False
 
 
 @dataclass(frozen=True)

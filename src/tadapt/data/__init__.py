@@ -4,7 +4,8 @@
   :class:`SlidingWindows` (test), :class:`RandomTruncation` (training) or :class:`Resize`
   (ActivityNet).
 * :class:`FeatureDataset`: pre-extracted ``(T, C)`` features per video (ActionFormer grid).
-* :func:`train_transforms` / :func:`eval_transforms`: AdaTAD's clip augmentation in plain torch.
+* :func:`train_transforms` / :func:`eval_transforms`: AdaTAD's clip augmentation in plain torch,
+  :class:`RandAugment` (mmaction's ``ImgAug("default")``) among it.
 * :func:`build_loader` / :func:`set_epoch`: batching with padding masks, optional
   ``DistributedSampler``.
 * :func:`check_dataset`: missing / undecodable / mismatched videos, before training.
@@ -15,6 +16,7 @@ from tadapt.data.base import DataError, OnError, TADDataset, find_files, item_ge
 from tadapt.data.check import DataCheckReport, VideoCheck, check_dataset
 from tadapt.data.feature_dataset import FeatureDataset, feature_length, load_features
 from tadapt.data.loader import build_loader, seed_worker, set_epoch
+from tadapt.data.rand_augment import RAND_AUGMENT_OPS, RandAugment
 from tadapt.data.sampling import (
     RandomTruncation,
     Resize,
@@ -54,6 +56,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MOTION_CLASSES",
+    "RAND_AUGMENT_OPS",
     "CenterCrop",
     "ClipTransform",
     "ColorJitter",
@@ -64,6 +67,7 @@ __all__ = [
     "FrameSource",
     "Normalize",
     "OnError",
+    "RandAugment",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "RandomTruncation",

@@ -11,8 +11,8 @@ only source of randomness, so a dataset that seeds one per item gets reproducibl
 regardless of worker count. No torchvision (it cannot be installed beside this torch build).
 
 Presets follow AdaTAD's configs (``configs/adatad/thumos/e2e_thumos_videomae_*_160_adapter.py``,
-built on mmaction transforms): :func:`train_transforms` and :func:`eval_transforms`. mmaction's
-``ImgAug(default)`` has no counterpart here.
+built on mmaction transforms): :func:`train_transforms` and :func:`eval_transforms`; mmaction's
+``ImgAug("default")`` is :class:`~tadapt.data.rand_augment.RandAugment`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Protocol
 
 import torch
 import torch.nn.functional as F
+
+from tadapt.data.rand_augment import RandAugment
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -227,20 +229,61 @@ class RandomHorizontalFlip:
         return clip
 
 
+def _shift_hue(clip: torch.Tensor, turns: float) -> torch.Tensor:
+    """Rotate the hue of an RGB clip ``(3, T, H, W)`` in ``[0, 1]`` by ``turns`` of a circle."""
+    value, _ = clip.max(dim=0)  # (T, H, W)
+    delta = value - clip.min(dim=0).values
+    saturation = torch.where(value > 0, delta / value.clamp_min(1e-12), torch.zeros_like(value))
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    r, g, b = ((value - channel) / safe for channel in clip)  # distance to the max, in deltas
+    hue = torch.where(
+        value == clip[0], b - g, torch.where(value == clip[1], 2.0 + r - b, 4.0 + g - r)
+    )
+    hue = torch.where(delta > 0, hue / 6.0, torch.zeros_like(hue))
+    hue = torch.remainder(hue + turns, 1.0) * 6.0  # sector coordinate in [0, 6)
+    sector = hue.floor()
+    frac = hue - sector
+    p = value * (1.0 - saturation)
+    q = value * (1.0 - saturation * frac)
+    t = value * (1.0 - saturation * (1.0 - frac))
+    # (R, G, B) of each of the six sectors
+    table = torch.stack(
+        [
+            torch.stack([value, q, p, p, t, value]),
+            torch.stack([t, value, value, q, p, p]),
+            torch.stack([p, p, t, value, value, q]),
+        ]
+    )  # (3, 6, T, H, W)
+    index = sector.long().clamp(0, 5).expand(3, 1, *sector.shape)
+    return table.gather(1, index).squeeze(1)
+
+
 class ColorJitter:
-    """Random brightness, contrast and saturation, one draw per clip, applied in random order.
+    """Random brightness, contrast, saturation and hue, one draw per clip, in random order.
 
     Factors are uniform in ``[max(0, 1 - x), 1 + x]``. Brightness scales the values, contrast
     blends each frame with its mean luma, saturation blends each pixel with its luma
-    (mmaction's ``ColorJitter`` formulas, without hue); the result is clamped to ``[0, 1]``.
+    (mmaction's ``ColorJitter`` formulas); the result is clamped to ``[0, 1]``. Hue draws
+    ``h`` uniform in ``[-hue, hue]`` and, as mmaction does through OpenCV's 180-step hue
+    channel, rotates the hue by ``int(255 * h) / 180`` of a turn (after clamping to
+    ``[0, 1]``; mmaction also rounds to 8 bits there, which is not reproduced). mmaction fixes
+    the order of the operations once per run; here it is drawn per clip.
 
     Args:
         brightness: brightness jitter (mmaction default, used by AdaTAD: 0.5).
         contrast: contrast jitter (same default: 0.5).
         saturation: saturation jitter (same default: 0.5).
+        hue: hue jitter in ``[0, 0.5]`` (mmaction default, used by AdaTAD: 0.1; 0: no hue
+            change and no hue draw, so the random stream is that of the other three).
     """
 
-    def __init__(self, brightness: float = 0.5, contrast: float = 0.5, saturation: float = 0.5):
+    def __init__(
+        self,
+        brightness: float = 0.5,
+        contrast: float = 0.5,
+        saturation: float = 0.5,
+        hue: float = 0.1,
+    ):
         for name, value in (
             ("brightness", brightness),
             ("contrast", contrast),
@@ -248,9 +291,12 @@ class ColorJitter:
         ):
             if value < 0:
                 raise ValueError(f"ColorJitter {name} must be >= 0, got {value}")
+        if not 0.0 <= hue <= 0.5:
+            raise ValueError(f"ColorJitter hue must be in [0, 0.5], got {hue}")
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
+        self.hue = hue
 
     def __call__(
         self, clip: torch.Tensor, generator: torch.Generator | None = None
@@ -263,10 +309,17 @@ class ColorJitter:
             _uniform(max(0.0, 1.0 - x), 1.0 + x, generator)
             for x in (self.brightness, self.contrast, self.saturation)
         ]
-        order = torch.randperm(3, generator=generator).tolist()
+        if self.hue > 0:
+            # mmaction: OpenCV hue offset int(h * 255) in steps of 1/180 of a turn
+            factors.append(math.trunc(_uniform(-self.hue, self.hue, generator) * 255) / 180)
+        order = torch.randperm(len(factors), generator=generator).tolist()
         weights = clip.new_tensor(_LUMA).view(3, 1, 1, 1)
         for op in order:
             factor = factors[op]
+            if op == 3:
+                if factor != 0.0:
+                    clip = _shift_hue(clip.clamp(0.0, 1.0), factor)
+                continue
             if factor == 1.0:
                 continue
             if op == 0:
@@ -327,15 +380,24 @@ class Compose:
 
 
 def train_transforms(
-    crop_size: int = 160, short_side: int = 182, *, flip_p: float = 0.5, jitter: bool = True
+    crop_size: int = 160,
+    short_side: int = 182,
+    *,
+    flip_p: float = 0.5,
+    rand_augment: RandAugment | None = None,
+    jitter: bool = True,
+    hue: float = 0.1,
 ) -> Compose:
-    """AdaTAD's training pipeline: short side -> random resized crop -> flip -> jitter -> norm.
+    """AdaTAD's training pipeline: short side -> crop -> flip -> RandAugment -> jitter -> norm.
 
     Args:
         crop_size: output size (AdaTAD: 160, or 224 with ``short_side=256``).
         short_side: shorter side before cropping (AdaTAD: 182 for 160 px, 256 for 224 px).
         flip_p: horizontal flip probability (AdaTAD: 0.5).
+        rand_augment: mmaction's ``ImgAug("default")`` in AdaTAD's configs
+            (``RandAugment(2, 9)``); ``None``: skipped.
         jitter: apply :class:`ColorJitter` with mmaction's defaults (AdaTAD does).
+        hue: the jitter's hue range (mmaction's default, AdaTAD's: 0.1; 0: none).
     """
     steps: list[ClipTransform] = [
         ToFloatClip(),
@@ -343,8 +405,10 @@ def train_transforms(
         RandomResizedCrop(crop_size),
         RandomHorizontalFlip(flip_p),
     ]
+    if rand_augment is not None:
+        steps.append(rand_augment)
     if jitter:
-        steps.append(ColorJitter())
+        steps.append(ColorJitter(hue=hue))
     steps.append(Normalize())
     return Compose(steps)
 

@@ -293,6 +293,7 @@ def build_actionformer(
     center_sample_radius: float | None = 1.5,  # ActionFormer train_cfg center_sample_radius
     loss_norm_init: float = 100.0,  # ActionFormer thumos_i3d init_loss_norm (AdaTAD ANet: 200)
     loss_norm_momentum: float = 0.9,  # ActionFormer PtTransformer loss_normalizer_momentum
+    input_drop: float = 0.0,  # OpenTAD input_pdrop (AdaTAD side variant: 0.1, full ft: 0.2)
     proj_drop: float = 0.0,  # OpenTAD _base_ proj_pdrop (ActionFormer's own default: 0.1)
     path_drop: float = 0.1,  # ActionFormer train_cfg droppath
     use_abs_pe: bool = False,  # ActionFormer use_abs_pe (ActivityNet: True)
@@ -327,6 +328,7 @@ def build_actionformer(
         center_sample_radius: centre sampling radius in strides (``None``: off).
         loss_norm_init: initial value of the EMA loss normaliser.
         loss_norm_momentum: momentum of the EMA loss normaliser.
+        input_drop: channel dropout on the input features (``nn.Dropout1d``).
         proj_drop: dropout in the Transformer blocks.
         path_drop: stochastic depth in the Transformer blocks.
         use_abs_pe: sinusoidal absolute position encoding.
@@ -339,6 +341,7 @@ def build_actionformer(
         num_heads=num_heads,
         arch=arch,
         window_size=window_size,
+        input_drop=input_drop,
         proj_drop=proj_drop,
         path_drop=path_drop,
         use_abs_pe=use_abs_pe,

@@ -180,6 +180,8 @@ class PyramidEncoder(nn.Module):
         scale_factor: downsampling between consecutive levels (even).
         embed_kernel_size: kernel of the embedding convolutions.
         embed_with_ln: LayerNorm in the embedding.
+        input_drop: channel dropout on the input features (``nn.Dropout1d``: a dropped
+            channel is zero over the whole sequence), before the embedding.
         attn_drop: dropout on attention weights.
         proj_drop: dropout after attention projections and in the MLPs.
         path_drop: stochastic depth probability of every residual branch.
@@ -205,6 +207,7 @@ class PyramidEncoder(nn.Module):
         scale_factor: int = 2,  # ActionFormer scale_factor
         embed_kernel_size: int = 3,  # ActionFormer embd_kernel_size
         embed_with_ln: bool = True,  # ActionFormer embd_with_ln
+        input_drop: float = 0.0,  # OpenTAD Conv1DTransformerProj input_pdrop default
         attn_drop: float = 0.0,  # ActionFormer passes attn_pdrop=0.0
         proj_drop: float = 0.0,  # OpenTAD _base_/models/actionformer.py proj_pdrop
         path_drop: float = 0.1,  # ActionFormer train_cfg droppath
@@ -226,6 +229,7 @@ class PyramidEncoder(nn.Module):
             int(scale_factor**level) for level in range(num_levels)
         )
         self.max_seq_len = max_seq_len
+        self.input_drop: nn.Module = nn.Dropout1d(input_drop) if input_drop > 0 else nn.Identity()
         self.embed = ConvEmbedding(
             in_channels,
             embed_dim,
@@ -275,7 +279,7 @@ class PyramidEncoder(nn.Module):
                 f"PyramidEncoder: T={x.shape[-1]} is not a multiple of {self.size_divisor}; "
                 "pad the sequence (TemporalDetector does)"
             )
-        x, mask = self.embed(x, mask)  # (B, C, T)
+        x, mask = self.embed(self.input_drop(x), mask)  # (B, C, T)
         if self.pos_embed is not None:
             x = x + self._position_encoding(x.shape[-1]).to(x.dtype) * mask[:, None, :].to(x.dtype)
         for block in self.stem:

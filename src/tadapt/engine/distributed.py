@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
@@ -201,7 +202,11 @@ class _StaticGraphDDP(DistributedDataParallel):
 
 
 def wrap_model(
-    model: nn.Module, context: DistributedContext, *, static_graph: bool | None = None
+    model: nn.Module,
+    context: DistributedContext,
+    *,
+    static_graph: bool | None = None,
+    fp16_compress: bool = False,
 ) -> nn.Module:
     """``DistributedDataParallel(model)`` when several processes train, else ``model``.
 
@@ -216,15 +221,23 @@ def wrap_model(
             otherwise mark its parameters ready twice, or not at all). ``None``: when
             :func:`uses_grad_checkpointing`. A static-graph model reduces after every
             micro-batch of gradient accumulation (see ``_StaticGraphDDP``).
+        fp16_compress: all-reduce the gradients in float16 (torch's ``fp16_compress_hook``):
+            half the traffic, gradients rounded to float16 precision before averaging
+            (OpenTAD ``solver.fp16_compress``, on in AdaTAD's configs).
     """
     if not context.enabled:
         return model
     device_ids = [context.local_rank] if next(model.parameters()).is_cuda else None
     if static_graph is None:
         static_graph = uses_grad_checkpointing(model)
-    if static_graph:
-        return _StaticGraphDDP(model, device_ids=device_ids, static_graph=True)
-    return DistributedDataParallel(model, device_ids=device_ids)
+    wrapped = (
+        _StaticGraphDDP(model, device_ids=device_ids, static_graph=True)
+        if static_graph
+        else DistributedDataParallel(model, device_ids=device_ids)
+    )
+    if fp16_compress:
+        wrapped.register_comm_hook(state=None, hook=default_hooks.fp16_compress_hook)
+    return wrapped
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

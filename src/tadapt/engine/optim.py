@@ -7,7 +7,12 @@
 * it belongs to a normalisation layer, a :class:`~tadapt.layers.Scale` or an
   :class:`~tadapt.layers.AffineDropPath` (the ``(1, C, 1)`` LayerScale), or
 * a module names it in ``no_weight_decay()`` (the backbone contract: position embeddings,
-  class tokens), the names being relative to that module.
+  class tokens), the names being relative to that module,
+
+and it lies under none of the ``full_decay_prefixes``: there every trainable parameter is
+decayed, biases, norms and scales included. OpenTAD's AdaTAD configs do this for the adapters
+(``optimizer.backbone.custom=[dict(name="adapter", weight_decay=0.05)]`` puts every parameter
+whose name holds ``adapter`` in one decayed group, TIA's ``gamma`` among them).
 
 **Learning rates**: ``module_lrs`` maps a parameter-name prefix to a learning rate; the longest
 prefix that matches at a module boundary wins (``backbone`` matches ``backbone.blocks.0.x``,
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -134,6 +139,7 @@ def param_groups(
     weight_decay: float,
     module_lrs: Mapping[str, float] | None = None,
     layer_decay: float | None = None,
+    full_decay_prefixes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Split the trainable parameters into (learning rate, weight decay) groups.
 
@@ -144,6 +150,8 @@ def param_groups(
         module_lrs: parameter-name prefix -> learning rate.
         layer_decay: layer-wise decay factor in ``(0, 1]`` for parameters inside
             ``group_matcher()`` modules (see the module docstring); ``None`` for none.
+        full_decay_prefixes: parameter-name prefixes under which every trainable parameter
+            is decayed (biases, norms, scales and ``no_weight_decay()`` names too).
 
     Returns:
         One group per distinct (learning rate, weight decay), with keys ``params``, ``lr``,
@@ -152,13 +160,15 @@ def param_groups(
         by prefix and layer.
 
     Raises:
-        ValueError: a ``module_lrs`` prefix matches no trainable parameter, ``layer_decay``
-            is out of range, or it is set but no trainable parameter is layer-decayed.
+        ValueError: a ``module_lrs`` or ``full_decay_prefixes`` prefix matches no trainable
+            parameter, ``layer_decay`` is out of range, or it is set but no trainable
+            parameter is layer-decayed.
     """
     if layer_decay is not None and not 0.0 < layer_decay <= 1.0:
         raise ValueError(f"optim.layer_decay must be in (0, 1], got {layer_decay}")
     module_lrs = dict(module_lrs or {})
     prefixes = sorted(module_lrs, key=len, reverse=True)
+    full_decay = sorted(full_decay_prefixes, key=len, reverse=True)
     excluded = no_weight_decay_names(model)
     modules = dict(model.named_modules())
     layer_ids = _layer_ids(model) if layer_decay is not None else {}
@@ -167,6 +177,7 @@ def param_groups(
     members_of: dict[tuple[float, float], dict[str, set[int]]] = {}
     order_of: dict[tuple[float, float], tuple[str, int, bool]] = {}
     used: set[str] = set()
+    used_full: set[str] = set()
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -181,19 +192,25 @@ def param_groups(
             # BEiT (microsoft/unilm beit/optim_factory.py) and timm param_groups_layer_decay:
             # scale layer_decay ** (num_layers - 1 - layer), 1 for the last layer
             group_lr *= layer_decay ** (num_layers - 1 - layer)
-        decay = _decays(name, param, owner, excluded)
+        full = _matching_prefix(name, full_decay)
+        if full is not None:
+            used_full.add(full)
+        decay = full is not None or _decays(name, param, owner, excluded)
         key = (group_lr, weight_decay if decay else 0.0)
         params_of.setdefault(key, []).append(param)
         members_of.setdefault(key, {}).setdefault(prefix or "default", set()).add(layer)
         order = (prefix or "", layer, not decay)  # base-rate groups first, then prefix, layer
         order_of[key] = min(order_of.get(key, order), order)
-    unused = sorted(set(prefixes) - used)
-    if unused:
-        top = sorted({n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad})
-        raise ValueError(
-            f"optim.module_lrs: {unused} match no trainable parameter; top-level modules "
-            f"with trainable parameters: {top}"
-        )
+    top = sorted({n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad})
+    for option, unused in (
+        ("module_lrs", sorted(set(prefixes) - used)),
+        ("full_decay_prefixes", sorted(set(full_decay) - used_full)),
+    ):
+        if unused:
+            raise ValueError(
+                f"optim.{option}: {unused} match no trainable parameter; top-level modules "
+                f"with trainable parameters: {top}"
+            )
     if layer_decay is not None and not any(
         layer_ids.get(n, (-1, 0))[0] >= 0 for n, p in model.named_parameters() if p.requires_grad
     ):
@@ -221,12 +238,13 @@ def build_optimizer(
     eps: float = 1e-8,
     module_lrs: Mapping[str, float] | None = None,
     layer_decay: float | None = None,
+    full_decay_prefixes: Sequence[str] = (),
 ) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups`; logs the groups' sizes and learning rates.
 
     Raises:
-        ValueError: no trainable parameter, an unmatched ``module_lrs`` prefix, or a bad
-            ``layer_decay`` (see :func:`param_groups`).
+        ValueError: no trainable parameter, an unmatched ``module_lrs`` or
+            ``full_decay_prefixes`` prefix, or a bad ``layer_decay`` (see :func:`param_groups`).
     """
     groups = param_groups(
         model,
@@ -234,6 +252,7 @@ def build_optimizer(
         weight_decay=weight_decay,
         module_lrs=module_lrs,
         layer_decay=layer_decay,
+        full_decay_prefixes=full_decay_prefixes,
     )
     if not groups:
         raise ValueError("the model has no trainable parameter")
