@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.cli import train as train_cmd
 from tadapt.cli.experiment import check_split_overlap
 from tadapt.cli.main import main

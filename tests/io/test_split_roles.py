@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_data import real_file
+from real_data import real_file
 from tadapt.config import list_presets, load_config
 from tadapt.io import AnnotationError, Annotations, load_annotations
 
