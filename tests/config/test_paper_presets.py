@@ -38,7 +38,7 @@ def test_the_issue_s_paper_presets_exist():
 def test_paper_preset_resolves_and_says_what_it_reproduces(name, tmp_path):
     header = _header(name)
     assert all(line.startswith("#") for line in header.splitlines() if line.strip())
-    assert ("Reproduces:" in header) or ("Published:" in header)
+    assert any(word in header for word in ("Reproduces:", "Published:", "Target:"))
     assert " %" in header  # the published number
     command = "tadapt lofi" if name.startswith("lofi_") else "tadapt train"
     assert f"{command} {name}" in header
@@ -52,6 +52,15 @@ def test_paper_preset_resolves_and_says_what_it_reproduces(name, tmp_path):
     steps = config.data.max_seq_len * config.model.backbone.temporal_scale / tubelet
     assert steps == (192 if "anet" in name else 768)
     assert config.model.max_seq_len == steps
+
+
+@pytest.mark.parametrize("name", FRAMES_PRESETS)
+def test_no_grad_presets_turn_stochastic_depth_off_as_opentad_s_ladder(name):
+    # OpenTAD's side configs set no drop_path_rate (0.0); tadapt keeps a frozen ViT in eval mode
+    config = load_config(name, WEIGHTS)
+    assert config.model.backbone is not None
+    if get_strategy(config.model.strategy).no_grad:
+        assert config.model.backbone.drop_path_rate == 0.0
 
 
 def test_a_paper_preset_refuses_to_train_without_weights(tmp_path):

@@ -11,6 +11,11 @@ to ``tubelet * j + tubelet - 1``; its centre, ``tubelet * j + (tubelet - 1) / 2`
 Side strategies (``tia_side``, ``losa``) run the backbone under ``no_grad``, tap some of its
 blocks and hand the detached taps to a *side network* that trains; no gradient ever reaches
 the backbone.
+
+A ``no_grad`` backbone stays in evaluation mode when the detector trains (:meth:`train`): it
+does not learn, so its dropout and stochastic depth would only add noise to the features, and
+the side strategies would no longer start exactly at the head-only model. OpenTAD does the same
+(``_freeze_layers`` puts every frozen block in ``eval()`` at each forward).
 """
 
 from __future__ import annotations
@@ -85,6 +90,13 @@ class BackboneFeatures(nn.Module):
         self.temporal_offset: float = tubelet * (0.5 / temporal_scale - 0.5) + (tubelet - 1) / 2
         self.chunk_frames: int = backbone.chunk_frames
         self.out_channels: int = backbone.embed_dim
+
+    def train(self, mode: bool = True) -> BackboneFeatures:
+        """Set training mode; a ``no_grad`` backbone stays in evaluation mode (no drop path)."""
+        super().train(mode)
+        if self.no_grad:
+            self.backbone.eval()
+        return self
 
     def _features(self, inputs: Tensor, token_masks: Tensor) -> Tensor:
         """Chunks ``(B, 3, T, H, W)``, masks ``(B, T / tubelet)`` -> ``(B, C, T / tubelet)``."""
