@@ -45,22 +45,22 @@ def test_lofi_runs_its_three_stages_and_each_alone(tmp_path, capsys):
     assert not (out / "features").exists()
 
     # stages 2 and 3 from the first one's folder
-    assert (
-        main(["lofi", PRESET, *_overrides(cache), "--out-dir", str(out), "--stage", "extract"]) == 0
-    )
+    assert main([*argv, "--stage", "extract"]) == 0
     files = sorted((out / "features").glob("*.npy"))
     assert len(files) == 8
     first = np.load(files[0])
     assert first.shape[1] == 96  # the tiny ViT's width
-    # 8 s at 15 fps, every 2nd frame: 60 sampled frames, 16-frame snippets every 4 frames
-    assert first.shape[0] == (60 - 16) // 4 + 1
+    # 8 s at 15 fps, every 2nd frame as in stage 1: 60 sampled frames, a step per tubelet
+    assert first.shape[0] == 60 // 2
     capsys.readouterr()
-    assert main(["lofi", PRESET, *_overrides(cache), "--out-dir", str(out), "--stage", "head"]) == 0
+    assert main([*argv, "--stage", "head"]) == 0
     assert "LoFi head on full-fidelity features: average mAP" in capsys.readouterr().out
     head = load_config(out / "head_config.yaml")
     assert head.model.backbone is None
     assert head.data.feature_dir == str(out / "features")
-    assert (head.data.feat_stride, head.data.num_frames, head.data.feature_dim) == (8, 32, 96)
+    # step j at video frame (2 j + 0.5) * 2, as stage 1's detector placed it; 32-frame windows
+    data = head.data
+    assert (data.feat_stride, data.num_frames, data.feature_dim, data.max_seq_len) == (4, 2, 96, 16)
     assert head.train.fidelity is None
     assert (out / "head" / "report.json").is_file()
 
@@ -69,7 +69,7 @@ def test_lofi_refuses_what_it_cannot_run(tmp_path, capsys):
     cache = tmp_path / "videos"
     argv = ["lofi", PRESET, *_overrides(cache), "model.strategy=tia", "--out-dir", str(tmp_path)]
     assert main(argv) == 2
-    assert "model.strategy: LoFi extracts snippet features" in capsys.readouterr().err
+    assert "model.strategy: LoFi extracts chunk features" in capsys.readouterr().err
     argv = ["lofi", PRESET, *_overrides(cache), "--out-dir", str(tmp_path), "--stage", "extract"]
     assert main(argv) == 2
     assert "run stage 'train' first" in capsys.readouterr().err

@@ -147,7 +147,8 @@ class DataConfig:
         eval_split: subset to evaluate on.
         feature_dim: ``C`` of the features (frames mode: the backbone's width, filled in).
         feat_stride: frames between consecutive features.
-        num_frames: frames per feature clip.
+        num_frames: frames per feature clip (feature ``i`` sits at its centre,
+            ``i * feat_stride + num_frames / 2``; 0: on its first frame).
         fps: frame rate of the features; ``None``: each video's fps from the annotation file.
         max_seq_len: training window, in features (frames mode: in sampled frames) with
             random truncation; with ``resize``, the fixed length every video is resized to.

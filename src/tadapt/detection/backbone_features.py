@@ -117,6 +117,17 @@ class BackboneFeatures(nn.Module):
         features: Tensor = side(tapped, outputs[-1].detach(), layout, token_masks)
         return features
 
+    def to_steps(self, tokens: Tensor) -> Tensor:
+        """Temporal tokens ``(B, C, N)`` -> detector steps ``(B, C, N * temporal_scale)``.
+
+        Linear interpolation (``align_corners=False``, OpenTAD's ``Interpolate``) when
+        ``temporal_scale != 1``; the tokens themselves otherwise.
+        """
+        if self.temporal_scale == 1.0:
+            return tokens
+        length = tokens.shape[-1] * self.backbone.tubelet_size // self.temporal_stride
+        return F.interpolate(tokens, size=length, mode="linear", align_corners=False)
+
     def forward(self, inputs: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, T, H, W)`` frames and ``(B, T)`` masks -> ``(B, C, T')``, ``(B, T')``.
 
@@ -141,10 +152,7 @@ class BackboneFeatures(nn.Module):
         token_masks = masks.reshape(masks.shape[0], -1, tubelet).all(
             dim=-1
         )  # (B, padded / tubelet)
-        feats = self._features(inputs, token_masks).float()  # (B, C, padded / tubelet)
-        if self.temporal_scale != 1.0:
-            length = feats.shape[-1] * tubelet // self.temporal_stride
-            feats = F.interpolate(feats, size=length, mode="linear", align_corners=False)
+        feats = self.to_steps(self._features(inputs, token_masks).float())  # (B, C, T')
         # a feature step is valid when every frame it covers is
         feat_masks = masks.reshape(masks.shape[0], -1, self.temporal_stride).all(dim=-1)
         return feats, feat_masks
