@@ -343,9 +343,9 @@ class FidelitySchedule:
             )
             raise FidelityError(
                 f"fidelity level {level} at {height} x {width} px with patch {patch_size} gives "
-                f"{size[0]} x {size[1]} px after rounding to whole patches: {patch_size}-px "
-                f"tokens x r_t shrink by {real:.3g}, off the budget {self.budget:g} by more "
-                f"than {self.tolerance:.0%}; {hint} (or give levels, or a larger tolerance)"
+                f"{size[0]} x {size[1]} px after rounding to whole patches, so r_t times the "
+                f"drop in tokens is {real:.3g}, off the budget {self.budget:g} by more than "
+                f"{self.tolerance:.0%}; {hint} (or give levels, or a larger tolerance)"
             )
 
     def _fitting_sizes(self, size: int, patch_size: int, count: int = 3) -> list[int]:
