@@ -386,3 +386,22 @@ def test_side_network_handles_clips_per_pass(make_backbone, clip):
         whole = BackboneFeatures(backbone, no_grad=True, side=side)(clip, masks)[0]
         grouped = BackboneFeatures(backbone, no_grad=True, side=side, clips_per_pass=1)
         torch.testing.assert_close(grouped(clip, masks)[0], whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "options"), [("frozen", {}), *SIDES])
+def test_no_grad_backbone_stays_in_eval_mode_when_training(clip, name, options):
+    torch.manual_seed(0)
+    backbone = create_backbone("videomae_tiny_patch16", drop_path_rate=0.5)
+    side = None if name == "frozen" else _side(backbone, name, options)
+    extractor = BackboneFeatures(backbone, no_grad=True, side=side).train()
+    assert not any(module.training for module in backbone.modules())
+    assert side is None or all(module.training for module in side.modules())
+    masks = _masks()
+    first, second = extractor(clip, masks)[0], extractor(clip, masks)[0]
+    head_only = BackboneFeatures(backbone, no_grad=True).eval()
+    with torch.no_grad():
+        expected = head_only(clip, masks)[0]
+    assert torch.equal(first, second)  # drop path off: two training passes agree
+    assert torch.equal(first, expected)  # ... and start exactly at the head-only model
+    # a trainable backbone keeps its stochastic depth
+    assert BackboneFeatures(backbone, no_grad=False).train().backbone.training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -95,6 +96,41 @@ def test_input_dropout_drops_whole_channels_in_training_only() -> None:
     second, _ = enc(x, mask)
     torch.testing.assert_close(first[0], second[0])
     assert isinstance(PyramidEncoder(4, embed_dim=8, num_heads=2).input_drop, torch.nn.Identity)
+
+
+def test_position_encoding_follows_a_temporal_reduction() -> None:
+    # LoFi's T-LoFi: 16 steps that each stand for 4 full-fidelity steps read every 4th entry
+    enc = PyramidEncoder(4, embed_dim=8, num_heads=2, use_abs_pe=True, max_seq_len=64).train()
+    table = sinusoid_position_encoding(64, 8) / math.sqrt(8)
+    torch.testing.assert_close(enc._position_encoding(16, 4)[0], table[:, 0:64:4])
+    half = enc._position_encoding(8, 2.5)[0]  # fractional steps: linear between entries
+    torch.testing.assert_close(half[:, 1], (table[:, 2] + table[:, 3]) / 2)
+    # padding past the table is allowed, valid steps past it are not
+    assert enc._position_encoding(32, 4, valid=16).shape == (1, 8, 32)
+    with pytest.raises(ValueError, match="temporal reduction of 4 covers 65 steps"):
+        enc._position_encoding(32, 4, valid=17)
+
+
+def test_detector_passes_the_batch_temporal_reduction_to_the_encoder() -> None:
+    torch.manual_seed(0)
+    model = build_actionformer(8, 2, embed_dim=16, use_abs_pe=True, max_seq_len=256).eval()
+    batch = collate_samples([sample("a", 64)])
+    reduced = dataclasses.replace(batch, temporal_reduction=4)
+    seen: list[float] = []
+    original = model.encoder.forward
+
+    def spy(x: torch.Tensor, mask: torch.Tensor, *, position_step: float = 1.0):
+        seen.append(position_step)
+        return original(x, mask, position_step=position_step)
+
+    model.encoder.forward = spy  # type: ignore[method-assign]
+    with torch.no_grad():
+        plain = model.forward_heads(batch.inputs, batch.masks)
+        model(batch)
+        model(reduced)
+        stepped = model.forward_heads(reduced.inputs, reduced.masks, position_step=4)
+    assert seen == [1, 1, 4, 4]
+    assert not torch.equal(plain.cls_logits, stepped.cls_logits)  # a different encoding
 
 
 def test_heads_prior_and_non_negative_offsets() -> None:

@@ -11,8 +11,11 @@ from tadapt.engine import (
     FidelityError,
     FidelityLevel,
     FidelitySchedule,
+    FidelityTransform,
     apply_fidelity,
+    level_reduction,
     parse_levels,
+    reduced_frame_size,
 )
 from tadapt.structures import Segments, VideoSample, collate_samples
 
@@ -239,3 +242,103 @@ def test_features_take_temporal_reductions_only():
         apply_fidelity(batch, S_LOFI, patch_size=16, chunk_frames=1)
     with pytest.raises(ValueError, match="must be >= 1"):
         apply_fidelity(batch, S_LOFI, patch_size=0, chunk_frames=1)
+
+
+# ---- snippet dropping (LoFi's T-LoFi) -------------------------------------------------------
+
+
+def _indexed_batch(frames: int = 32, valid: int = 27):
+    """Frame ``t`` holds the value ``t``; ground truth between snippet centres (4 frames)."""
+    steps = torch.arange(frames, dtype=torch.float32)
+    inputs = steps.reshape(1, 1, frames, 1, 1).expand(2, 3, frames, 16, 16).clone()
+    samples = [
+        VideoSample(
+            f"v{i}",
+            inputs[i],
+            torch.arange(frames) < (frames if i == 0 else valid),
+            Segments([[9.5, 25.5], [2.0, 13.0]], unit="idx"),
+            torch.tensor([0, 1]),
+            grid_stride_sec=0.5,
+            grid_offset_sec=3.0,
+        )
+        for i in range(2)
+    ]
+    return collate_samples(samples, pad_multiple=16)
+
+
+def test_temporal_reduction_drops_whole_snippets_and_keeps_their_frame_rate():
+    batch = _indexed_batch()
+    out = apply_fidelity(
+        batch, FidelityLevel(2, 1), patch_size=16, chunk_frames=16, snippet_frames=4
+    )
+    # snippets of 4 frames: 0-3, 8-11, 16-19, 24-27 are kept, consecutive frames inside each
+    kept = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]
+    assert out.inputs.shape == (2, 3, 16, 16, 16)
+    assert out.inputs[0, 0, :, 0, 0].tolist() == kept
+    # sample 1 has 27 valid frames: frames 24, 25, 26 valid, 27 not
+    assert out.masks[0].all()
+    assert out.masks[1].tolist() == [t < 27 for t in kept]
+    assert out.temporal_reduction == 2
+    shift = (2 - 1) * (4 - 1) / 2  # old steps from a snippet's start to its centre
+    assert out.grid_stride_sec.tolist() == [1.0, 1.0]
+    assert out.grid_offset_sec.tolist() == [3.0 - shift * 0.5] * 2
+    for b in range(2):
+        # ground truth on snippet centres lands on the centres of the same frames
+        new = out.segments[b].tensor
+        assert new[0].tolist() == [5.5, 13.5]  # old 9.5 = centre of frames 8-11 (new 4-7)
+        for old_pos, new_pos in zip([9.5, 25.5], new[0].tolist(), strict=True):
+            low, high = math.floor(new_pos), math.ceil(new_pos)
+            centre = (out.inputs[b, 0, low, 0, 0] + out.inputs[b, 0, high, 0, 0]) / 2
+            assert centre.item() == old_pos
+        # and every segment keeps its seconds through the two grids
+        before = batch.segments[b].to_seconds(
+            stride_sec=float(batch.grid_stride_sec[b]), offset_sec=float(batch.grid_offset_sec[b])
+        )
+        after = out.segments[b].to_seconds(
+            stride_sec=float(out.grid_stride_sec[b]), offset_sec=float(out.grid_offset_sec[b])
+        )
+        torch.testing.assert_close(after.tensor, before.tensor)
+
+
+def test_single_frame_snippets_are_frame_dropping():
+    batch = _indexed_batch()
+    frames = apply_fidelity(batch, T_LOFI, patch_size=16, chunk_frames=16)
+    snippets = apply_fidelity(batch, T_LOFI, patch_size=16, chunk_frames=16, snippet_frames=1)
+    assert torch.equal(frames.inputs, snippets.inputs)
+    assert frames.inputs[0, 0, :8, 0, 0].tolist() == [0, 4, 8, 12, 16, 20, 24, 28]
+    assert torch.equal(frames.grid_offset_sec, batch.grid_offset_sec)
+    with pytest.raises(ValueError, match="snippet_frames must be >= 1"):
+        apply_fidelity(batch, T_LOFI, patch_size=16, chunk_frames=16, snippet_frames=0)
+
+
+# ---- the budget after rounding to whole patches ----------------------------------------------
+
+
+def test_real_reduction_counts_whole_patches():
+    # ViT-g's patch 14 at 160 px: 11 x 11 tokens; 84 px = 6 x 6, 112 px = 8 x 8
+    assert level_reduction(S_LOFI, 160, 160, 14) == pytest.approx(121 / 36)  # 3.36
+    assert level_reduction(T_LOFI, 160, 160, 14) == 4.0
+    assert level_reduction(ST_LOFI, 160, 160, 14) == pytest.approx(2 * 121 / 64)  # 3.78
+    # patch 16 at 160 px: 10 x 10 -> 5 x 5 and 7 x 7
+    assert level_reduction(S_LOFI, 160, 160, 16) == 4.0
+    assert level_reduction(ST_LOFI, 160, 160, 16) == pytest.approx(200 / 49)  # 4.08
+    assert reduced_frame_size(160, 160, ST_LOFI, 14) == (112, 112)
+
+
+def test_a_schedule_off_budget_after_rounding_is_refused_with_sizes_that_fit():
+    schedule = FidelitySchedule.from_name("cyclic")
+    schedule.check_frame_size(160, 160, 16)  # ViT-S/B/L/H at 160 px: within 5 %
+    schedule.check_frame_size(224, 224, 16)
+    with pytest.raises(FidelityError) as info:
+        schedule.check_frame_size(160, 160, 14)
+    message = str(info.value)
+    assert "fidelity level 1x2 at 160 x 160 px with patch 14 gives 84 x 84 px" in message
+    assert "3.36" in message
+    assert "frame sizes at which every level fits: 140, 196" in message
+    for side in (140, 196):  # what the message offers does fit
+        schedule.check_frame_size(side, side, 14)
+    # T-LoFi alone fits; a wider tolerance admits the cycle (3.36 is 16 % off)
+    FidelitySchedule.from_name("temporal").check_frame_size(160, 160, 14)
+    FidelitySchedule.from_name("cyclic", tolerance=0.2).check_frame_size(160, 160, 14)
+    with pytest.raises(FidelityError, match="level 1x2"):
+        FidelityTransform(schedule, patch_size=14, chunk_frames=16, frame_size=(160, 160))

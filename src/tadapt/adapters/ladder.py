@@ -16,8 +16,9 @@ last block's output::
 Because every up-projection starts at zero, the features equal the head-only (``frozen``)
 ones at init. No gradient reaches the backbone, so training memory does not grow with its
 depth, only with the number of tapped blocks (each keeps its full token map, as AdaTAD†
-does). Like the in-backbone ``tia``, the temporal convolution runs over the whole video's
-token timeline and ignores the padding mask (padded steps are masked by the detector).
+does). Like the in-backbone ``tia``, the temporal convolution runs over the input window's
+token timeline (not the whole video) and ignores the padding mask (padded steps are masked
+by the detector).
 """
 
 from __future__ import annotations

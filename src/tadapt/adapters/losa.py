@@ -274,7 +274,7 @@ class ShortRangeAdapter(nn.Module):
 
 
 class LongRangeAdapter(nn.Module):
-    """Global temporal mixing over the whole sequence of one tapped block.
+    """Global temporal mixing over the whole input window of one tapped block.
 
     ``kind="attention"``: ``norm -> down -> multi-head self-attention over all valid steps
     -> up``. ``kind="conv"`` (a deviation from the paper): ``norm -> down -> GELU -> h + pw(dw(h))

@@ -11,8 +11,8 @@ TIA sits in series after a ViT block (``Block.adapter``), after both residual su
     out = x + gamma * up(h)                # up zero-initialised -> identity at init
 
 ``dw`` is a depthwise Conv1d over time (kernel 3, padding 1) and ``pw`` a pointwise (1x1)
-Conv1d. The convolution runs on the *whole video's* token timeline of ``n * t`` positions
-(the ``n`` 16-frame chunks re-concatenated, :meth:`TokenLayout.to_timeline`), so it crosses
+Conv1d. The convolution runs on the input *window's* token timeline of ``n * t`` positions
+(the window's ``n`` 16-frame chunks re-concatenated, :meth:`TokenLayout.to_timeline`), so it crosses
 chunk boundaries, while attention inside the blocks stays within one chunk.
 :meth:`TemporalInformativeAdapter.branch` is the residual branch alone (``gamma * up(h)``),
 which AdaTAD's side variant (:mod:`tadapt.adapters.ladder`) applies to detached taps.

@@ -94,13 +94,29 @@ def build_fidelity_transform(
 ) -> FidelityTransform | None:
     """LoFi's batch transform of ``train.fidelity`` (``None`` at full fidelity).
 
+    A temporal reduction drops whole snippets of ``feature_extractor.temporal_stride`` frames
+    (one detector step) unless ``train.fidelity.temporal_drop=frames``; every level is checked
+    against the budget at ``data.image_size`` after rounding to whole patches.
+
     Raises:
-        ValueError: the schedule is invalid (names the key).
+        ConfigError: the schedule is invalid, misses the budget at this frame size, or a
+            detector step is shorter than the backbone's tubelet under ``snippets``.
     """
-    spec, backbone = config.train.fidelity, backbone_of(model)
+    spec, extractor = config.train.fidelity, model.feature_extractor
     if spec is None:
         return None
-    assert backbone is not None  # resolve() checked frames mode
+    assert isinstance(extractor, BackboneFeatures)  # resolve() checked frames mode
+    backbone = extractor.backbone
+    snippet_frames = 1
+    if spec.temporal_drop == "snippets":
+        snippet_frames = extractor.temporal_stride
+        if snippet_frames % backbone.tubelet_size:
+            raise ConfigError(
+                f"train.fidelity.temporal_drop: 'snippets' drops whole detector steps, but "
+                f"model.backbone.temporal_scale={extractor.temporal_scale:g} makes a step "
+                f"{snippet_frames} frame(s), less than the {backbone.tubelet_size}-frame "
+                "tubelet; use temporal_scale <= 1 or train.fidelity.temporal_drop=frames"
+            )
     try:
         schedule = FidelitySchedule.from_name(
             spec.mode,
@@ -108,13 +124,26 @@ def build_fidelity_transform(
             every=spec.every,
             cycle_batches=spec.cycle_batches,
             levels=spec.levels,
+            tolerance=spec.tolerance,
+        )
+        size = config.data.image_size
+        transform = FidelityTransform(
+            schedule,
+            patch_size=backbone.patch_size,
+            chunk_frames=backbone.chunk_frames,
+            snippet_frames=snippet_frames,
+            frame_size=(size, size),
         )
     except ValueError as err:
         raise ConfigError(f"train.fidelity: {err}") from None
-    logger.info("LoFi %s schedule, levels %s", schedule.mode, [str(v) for v in schedule.levels])
-    return FidelityTransform(
-        schedule, patch_size=backbone.patch_size, chunk_frames=backbone.chunk_frames
+    logger.info(
+        "LoFi %s schedule, levels %s, temporal reduction drops %s of %d frame(s)",
+        schedule.mode,
+        [str(v) for v in schedule.levels],
+        spec.temporal_drop,
+        snippet_frames,
     )
+    return transform
 
 
 def backbone_of(model: TemporalDetector) -> VisionTransformer | None:

@@ -5,13 +5,15 @@ in order; a later stage reads what the earlier ones left in ``--out-dir``):
 
 1. ``train``: end-to-end training of backbone + head on low-fidelity batches
    (``train.fidelity``, cyclic by default; ``OUT/lofi``).
-2. ``extract``: the LoFi-tuned backbone, frozen, writes per-video snippet features at *full*
-   fidelity (every sampled frame, ``data.image_size``) to ``OUT/features``.
+2. ``extract``: the LoFi-tuned backbone, frozen, writes per-video features at *full*
+   fidelity to ``OUT/features``, sampled and encoded exactly as stage 1's detector saw its
+   full-fidelity input (the same frames: ``Resize`` over the whole video or every
+   ``data.frame_stride``-th frame; the same chunks, tokens and ``temporal_scale``).
 3. ``head``: a new detection head trained from scratch on those features (``OUT/head``, its
    config in ``OUT/head_config.yaml``); its evaluation is the pipeline's result.
 
 The config must train on videos (``data.video_dir``) with a strategy whose backbone encodes a
-snippet on its own: ``full`` (LoFi's choice), ``lora`` or ``adapter``.
+chunk on its own: ``full`` (LoFi's choice), ``lora`` or ``adapter``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from tadapt.cli.experiment import (
-    backbone_of,
     build_model,
     check_split_overlap,
     choose_device,
@@ -43,10 +42,12 @@ from tadapt.config import (
     save_config,
 )
 from tadapt.data import eval_transforms
+from tadapt.detection import BackboneFeatures
 from tadapt.engine import load_checkpoint
 from tadapt.engine.distributed import barrier, is_main_process
-from tadapt.extraction import ExtractionReport, extract_features
+from tadapt.extraction import ExtractionReport
 from tadapt.io import Annotations
+from tadapt.step_extraction import extract_step_features
 
 __all__ = ["STAGES", "add_parser", "head_config", "run", "run_lofi"]
 
@@ -68,12 +69,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides")
     parser.add_argument("--out-dir", type=Path, required=True, help="pipeline folder")
     parser.add_argument("--stage", choices=STAGES, default="all", help="which stage(s) to run")
-    parser.add_argument(
-        "--snippet-stride",
-        type=int,
-        default=4,
-        help="sampled frames between two extracted snippets (stage 2 and 3)",
-    )
     parser.set_defaults(handler=run)
 
 
@@ -84,7 +79,7 @@ def _stage_one_config(source: str, overrides: Sequence[str]) -> ExperimentConfig
         raise ConfigError("tadapt lofi trains end to end: the config needs data.video_dir")
     if config.model.strategy not in _SNIPPET_STRATEGIES:
         raise ConfigError(
-            f"model.strategy: LoFi extracts snippet features with the tuned backbone, which "
+            f"model.strategy: LoFi extracts chunk features with the tuned backbone, which "
             f"{config.model.strategy!r} does not give (its adapters mix clips or read taps); "
             f"use one of {', '.join(_SNIPPET_STRATEGIES)}"
         )
@@ -92,30 +87,37 @@ def _stage_one_config(source: str, overrides: Sequence[str]) -> ExperimentConfig
 
 
 def head_config(
-    config: ExperimentConfig, feature_dir: Path, feature_dim: int, snippet_stride: int
+    config: ExperimentConfig, feature_dir: Path, extractor: BackboneFeatures
 ) -> ExperimentConfig:
-    """Stage 3's config: the same head, data and schedule, on the extracted features.
+    """Stage 3's config: the same head, data and schedule, on the extracted step features.
+
+    The features' grid is stage 1's detector grid, ``data.max_seq_len / temporal_stride``
+    steps per window: ``Resize`` configs resize to that many steps (an identity); window
+    configs place step ``j`` at video frame ``(j * temporal_stride + temporal_offset) *
+    frame_stride``, i.e. ``feat_stride = temporal_stride * frame_stride`` and
+    ``num_frames = 2 * temporal_offset * frame_stride``.
 
     Args:
         config: the resolved stage-1 config (videos, backbone).
         feature_dir: the extracted features.
-        feature_dim: their channels (the backbone's width).
-        snippet_stride: sampled frames between two snippets.
+        extractor: stage 1's feature extractor (its grid and width).
     """
     data = config.data
+    steps = max(data.max_seq_len // extractor.temporal_stride, 1)  # frames -> detector steps
     stride = data.frame_stride
     features = DataConfig(
         dataset=data.dataset,
         annotation_file=data.annotation_file,
         category_file=data.category_file,
         feature_dir=str(feature_dir),
+        file_prefix="",  # written as <video_id>.npy
         train_split=data.train_split,
         eval_split=data.eval_split,
         allow_split_overlap=data.allow_split_overlap,
-        feature_dim=feature_dim,
-        feat_stride=snippet_stride * stride,  # in video frames
-        num_frames=16 * stride,
-        max_seq_len=max(data.max_seq_len // snippet_stride, 1),
+        feature_dim=extractor.out_channels,
+        feat_stride=extractor.temporal_stride * stride,  # in video frames
+        num_frames=round(2 * extractor.temporal_offset * stride),
+        max_seq_len=steps,
         trunc_thresh=data.trunc_thresh,
         crop_ratio=data.crop_ratio,
         resize=data.resize,
@@ -136,49 +138,46 @@ def head_config(
     )
 
 
-def _feature_dim(feature_dir: Path) -> int:
-    """Channels of the extracted features (read from one file)."""
-    files = sorted(feature_dir.glob("*.npy"))
-    if not files:
-        raise ValueError(f"{feature_dir}: no features; run stage 'extract' first")
-    return int(np.load(files[0], mmap_mode="r").shape[1])
+def _extractor(config: ExperimentConfig, checkpoint_path: Path) -> BackboneFeatures:
+    """Stage 1's feature extractor with its trained (or EMA) weights."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = build_model(config)
+    use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
+    model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
+    extractor = model.feature_extractor
+    assert isinstance(extractor, BackboneFeatures)  # frames mode, checked in stage 1
+    return extractor
 
 
 def _extract(
     config: ExperimentConfig,
     annotations: Annotations,
-    checkpoint_path: Path,
+    extractor: BackboneFeatures,
     feature_dir: Path,
-    snippet_stride: int,
 ) -> None:
-    """Stage 2: full-fidelity features of every annotated video with the tuned backbone.
+    """Stage 2: full-fidelity features of every annotated video, sampled as in stage 1.
 
     Args:
         config: the resolved stage-1 config.
         annotations: its annotation file.
-        checkpoint_path: stage 1's ``last.pt``.
+        extractor: stage 1's trained feature extractor.
         feature_dir: where the ``<video_id>.npy`` files go.
-        snippet_stride: sampled frames between two snippets.
     """
-    checkpoint = load_checkpoint(checkpoint_path)
-    model = build_model(config)
-    use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
-    model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
-    backbone = backbone_of(model)
-    assert backbone is not None
-    data = config.data
+    data, backbone = config.data, config.model.backbone
     assert data.video_dir is not None
+    assert backbone is not None
     device = choose_device(config.train.device)
-    report: ExtractionReport = extract_features(
-        backbone.to(device),
+    report: ExtractionReport = extract_step_features(
+        extractor.to(device),
         annotations.videos,
         data.video_dir,
         feature_dir,
         eval_transforms(data.image_size),
-        exts=data.video_exts,
-        snippet_frames=backbone.chunk_frames,
-        feat_stride=snippet_stride,
+        resize_length=data.max_seq_len if data.resize else None,
         frame_stride=data.frame_stride,
+        exts=tuple(data.video_exts),
+        prefix=data.file_prefix,
+        chunks_per_pass=backbone.clips_per_pass or 8,  # bounded like a no-grad pass
         precision="bf16" if config.train.precision in ("bf16", "amp") else "fp32",
         device=device,
         progress=config.train.progress,
@@ -189,12 +188,7 @@ def _extract(
 
 
 def run_lofi(
-    source: str,
-    overrides: Sequence[str],
-    out_dir: Path,
-    *,
-    stage: str = "all",
-    snippet_stride: int = 4,
+    source: str, overrides: Sequence[str], out_dir: Path, *, stage: str = "all"
 ) -> TrainResult | None:
     """Run LoFi's stages; returns the head's training result when stage 3 ran.
 
@@ -203,8 +197,6 @@ def run_lofi(
     """
     if stage not in STAGES:
         raise ValueError(f"unknown LoFi stage {stage!r}; choose one of {', '.join(STAGES)}")
-    if snippet_stride < 1:
-        raise ValueError(f"--snippet-stride must be >= 1, got {snippet_stride}")
     config = _stage_one_config(source, overrides)
     lofi_dir = out_dir / "lofi"
     if stage in ("all", "train"):
@@ -221,14 +213,15 @@ def run_lofi(
     resolved, annotations = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
     if stage == "extract":  # the other stages train: train_experiment checks before that
         check_split_overlap(resolved, annotations)
+    extractor = _extractor(resolved, checkpoint_path)
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
         if is_main_process():  # one process writes the features, the others wait
-            _extract(resolved, annotations, checkpoint_path, feature_dir, snippet_stride)
+            _extract(resolved, annotations, extractor, feature_dir)
         barrier()
     if stage == "extract":
         return None
-    head = head_config(resolved, feature_dir, _feature_dim(feature_dir), snippet_stride)
+    head = head_config(resolved, feature_dir, extractor)
     path = out_dir / "head_config.yaml"
     save_config(head, path, header="LoFi stage 3: head trained on full-fidelity features")
     return train_experiment(path, (), out_dir=out_dir / "head", command="tadapt lofi")
@@ -237,13 +230,7 @@ def run_lofi(
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt lofi``."""
     logger.info("%s", " ".join(["tadapt", *map(shlex.quote, sys.argv[1:])]))
-    result = run_lofi(
-        args.config,
-        args.overrides,
-        args.out_dir,
-        stage=args.stage,
-        snippet_stride=args.snippet_stride,
-    )
+    result = run_lofi(args.config, args.overrides, args.out_dir, stage=args.stage)
     if not is_main_process():
         return 0  # rank 0 reports
     if result is None:

@@ -124,7 +124,7 @@ def _check_ranges(config: ExperimentConfig) -> None:
     checks: list[tuple[bool, str, str]] = [
         (data.feature_dim >= 1, "data.feature_dim", "must be >= 1"),
         (data.feat_stride >= 1, "data.feat_stride", "must be >= 1"),
-        (data.num_frames >= 1, "data.num_frames", "must be >= 1"),
+        (data.num_frames >= 0, "data.num_frames", "must be >= 0"),
         (data.fps is None or data.fps > 0, "data.fps", "must be > 0 or null"),
         (data.max_seq_len >= 1, "data.max_seq_len", "must be >= 1"),
         (0.0 <= data.trunc_thresh <= 1.0, "data.trunc_thresh", "must be in [0, 1]"),

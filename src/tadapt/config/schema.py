@@ -169,7 +169,8 @@ class DataConfig:
             refuses such a config unless this is true, and warns when it is.
         feature_dim: ``C`` of the features (frames mode: the backbone's width, filled in).
         feat_stride: frames between consecutive features.
-        num_frames: frames per feature clip.
+        num_frames: frames per feature clip (feature ``i`` sits at its centre,
+            ``i * feat_stride + num_frames / 2``; 0: on its first frame).
         fps: frame rate of the features; ``None``: each video's fps from the annotation file.
         max_seq_len: training window, in features (frames mode: in sampled frames) with
             random truncation; with ``resize``, the fixed length every video is resized to.
@@ -425,6 +426,11 @@ class FidelityConfig:
             every ``cycle_batches`` optimizer steps (``batch``, the short cycle).
         cycle_batches: steps per level with ``every: batch`` (LoFi: 16).
         levels: custom levels ``"<r_t>x<r_s>,..."`` (``""``: derived from the budget).
+        temporal_drop: what a temporal reduction drops: whole ``snippets`` (the frames of one
+            detector step, as LoFi drops snippets) or single ``frames`` (every ``r_t``-th
+            frame kept, so a 16-frame chunk spans ``r_t`` times more time).
+        tolerance: how far a level's real cost (after rounding frames to whole patches) may
+            miss ``budget``, relative.
     """
 
     mode: str = "cyclic"
@@ -432,6 +438,8 @@ class FidelityConfig:
     every: Literal["epoch", "batch"] = "epoch"  # LoFi's default long cycle
     cycle_batches: int = 16  # LoFi short cycle c_s
     levels: str = ""
+    temporal_drop: Literal["snippets", "frames"] = "snippets"  # LoFi's T-LoFi: fewer snippets
+    tolerance: float = 0.05
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ class FeatureDataset(TADDataset):
         annotations: the annotations of one split (any supported format).
         feature_dir: folder of ``prefix + video_id + ext`` files, each ``(T, C)``.
         feat_stride: frames between consecutive features (THUMOS I3D: 4).
-        num_frames: frames per feature clip (THUMOS I3D: 16).
+        num_frames: frames per feature clip (THUMOS I3D: 16); ``0`` puts feature ``i`` on
+            frame ``i * feat_stride`` itself.
         sampling: ``None`` (full sequence), :class:`RandomTruncation` or :class:`SlidingWindows`.
         fps: frame rate for every video; default each video's ``fps`` from the annotation
             file (ActionFormer's ``default_fps=None``).
@@ -137,8 +138,10 @@ class FeatureDataset(TADDataset):
         seed: int = 0,
     ) -> None:
         super().__init__(annotations, class_agnostic=class_agnostic, on_error=on_error, seed=seed)
-        if feat_stride < 1 or num_frames < 1:
-            raise ValueError(f"need feat_stride, num_frames >= 1, got {feat_stride}, {num_frames}")
+        if feat_stride < 1 or num_frames < 0:
+            raise ValueError(
+                f"need feat_stride >= 1 and num_frames >= 0, got {feat_stride}, {num_frames}"
+            )
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
         self.feat_stride = feat_stride

@@ -11,6 +11,11 @@ to ``tubelet * j + tubelet - 1``; its centre, ``tubelet * j + (tubelet - 1) / 2`
 Side strategies (``tia_side``, ``losa``) run the backbone under ``no_grad``, tap some of its
 blocks and hand the detached taps to a *side network* that trains; no gradient ever reaches
 the backbone.
+
+A ``no_grad`` backbone stays in evaluation mode when the detector trains (:meth:`train`): it
+does not learn, so its dropout and stochastic depth would only add noise to the features, and
+the side strategies would no longer start exactly at the head-only model. OpenTAD does the same
+(``_freeze_layers`` puts every frozen block in ``eval()`` at each forward).
 """
 
 from __future__ import annotations
@@ -86,6 +91,13 @@ class BackboneFeatures(nn.Module):
         self.chunk_frames: int = backbone.chunk_frames
         self.out_channels: int = backbone.embed_dim
 
+    def train(self, mode: bool = True) -> BackboneFeatures:
+        """Set training mode; a ``no_grad`` backbone stays in evaluation mode (no drop path)."""
+        super().train(mode)
+        if self.no_grad:
+            self.backbone.eval()
+        return self
+
     def _features(self, inputs: Tensor, token_masks: Tensor) -> Tensor:
         """Chunks ``(B, 3, T, H, W)``, masks ``(B, T / tubelet)`` -> ``(B, C, T / tubelet)``."""
         if self.side is None:
@@ -104,6 +116,17 @@ class BackboneFeatures(nn.Module):
         tapped = [out.detach() for out in outputs[:-1]]
         features: Tensor = side(tapped, outputs[-1].detach(), layout, token_masks)
         return features
+
+    def to_steps(self, tokens: Tensor) -> Tensor:
+        """Temporal tokens ``(B, C, N)`` -> detector steps ``(B, C, N * temporal_scale)``.
+
+        Linear interpolation (``align_corners=False``, OpenTAD's ``Interpolate``) when
+        ``temporal_scale != 1``; the tokens themselves otherwise.
+        """
+        if self.temporal_scale == 1.0:
+            return tokens
+        length = tokens.shape[-1] * self.backbone.tubelet_size // self.temporal_stride
+        return F.interpolate(tokens, size=length, mode="linear", align_corners=False)
 
     def forward(self, inputs: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, T, H, W)`` frames and ``(B, T)`` masks -> ``(B, C, T')``, ``(B, T')``.
@@ -129,10 +152,7 @@ class BackboneFeatures(nn.Module):
         token_masks = masks.reshape(masks.shape[0], -1, tubelet).all(
             dim=-1
         )  # (B, padded / tubelet)
-        feats = self._features(inputs, token_masks).float()  # (B, C, padded / tubelet)
-        if self.temporal_scale != 1.0:
-            length = feats.shape[-1] * tubelet // self.temporal_stride
-            feats = F.interpolate(feats, size=length, mode="linear", align_corners=False)
+        feats = self.to_steps(self._features(inputs, token_masks).float())  # (B, C, T')
         # a feature step is valid when every frame it covers is
         feat_masks = masks.reshape(masks.shape[0], -1, self.temporal_stride).all(dim=-1)
         return feats, feat_masks

@@ -169,21 +169,28 @@ class TemporalDetector(nn.Module):
             Evaluation: per sample, :class:`Detections` in seconds after NMS (see
             :meth:`predict`).
         """
-        outputs = self.forward_heads(batch.inputs, batch.masks)
+        outputs = self.forward_heads(
+            batch.inputs, batch.masks, position_step=batch.temporal_reduction
+        )
         if self.training:
             return self.losses(outputs, batch)
         return self.detections(outputs, batch)
 
-    def forward_heads(self, inputs: Tensor, masks: Tensor) -> HeadOutputs:
+    def forward_heads(
+        self, inputs: Tensor, masks: Tensor, *, position_step: int = 1
+    ) -> HeadOutputs:
         """Run the network on a batch of inputs (the top-down path of the paper).
 
         Args:
             inputs: ``(B, C_in, T, ...)`` frames or ``(B, C_in, T)`` features.
             masks: ``(B, T)`` bool validity on the input grid.
+            position_step: the inputs keep one step in this many of the full-fidelity grid
+                (LoFi's ``r_t``); the encoder's position encoding is sampled at that step.
         """
         feats, masks = self.feature_extractor(inputs, masks)  # (B, C, T'), (B, T')
         feats, masks = self._pad(feats, masks)  # T' -> a multiple of the coarsest stride
-        pyramid, pyramid_masks = self.encoder(feats, masks)  # L x (B, C, T_l), L x (B, T_l)
+        # L x (B, C, T_l), L x (B, T_l)
+        pyramid, pyramid_masks = self.encoder(feats, masks, position_step=position_step)
         pyramid = self.neck(pyramid, pyramid_masks)
         cls_logits = self.cls_head(pyramid, pyramid_masks)  # L x (B, K, T_l)
         offsets = self.reg_head(pyramid, pyramid_masks)  # L x (B, 2, T_l)

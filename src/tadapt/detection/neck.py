@@ -188,7 +188,10 @@ class PyramidEncoder(nn.Module):
         use_abs_pe: add a sinusoidal position encoding (scaled by ``1 / sqrt(C)``) after the
             embedding.
         max_seq_len: length of the position table; training inputs may not be longer, longer
-            evaluation inputs get the table linearly interpolated (as ActionFormer).
+            evaluation inputs get the table linearly interpolated (as ActionFormer). An input
+            at reduced temporal fidelity (``position_step > 1``: one step in ``r_t`` of the
+            full-fidelity grid) reads the table at every ``r_t``-th position, so each step keeps
+            the encoding of the time it covers instead of a slice's.
 
     Raises:
         ValueError: a wrong number of window sizes or an odd ``scale_factor``.
@@ -264,12 +267,15 @@ class PyramidEncoder(nn.Module):
         """Input lengths must be multiples of this (the stride of the coarsest level)."""
         return self.strides[-1]
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    def forward(
+        self, x: Tensor, mask: Tensor, *, position_step: float = 1.0
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """Build the pyramid.
 
         Args:
             x: ``(B, C_in, T)`` features, ``T`` a multiple of :attr:`size_divisor`.
             mask: ``(B, T)`` bool validity.
+            position_step: full-fidelity grid steps per input step (LoFi's ``r_t``).
 
         Returns:
             Per level ``l``: features ``(B, C, T / s_l)`` and masks ``(B, T / s_l)``.
@@ -281,7 +287,11 @@ class PyramidEncoder(nn.Module):
             )
         x, mask = self.embed(self.input_drop(x), mask)  # (B, C, T)
         if self.pos_embed is not None:
-            x = x + self._position_encoding(x.shape[-1]).to(x.dtype) * mask[:, None, :].to(x.dtype)
+            valid = None
+            if position_step != 1:  # steps up to the last valid one need a table entry
+                valid = int(mask.any(dim=0).nonzero().max()) + 1 if mask.any() else 0
+            table = self._position_encoding(x.shape[-1], position_step, valid)  # (1, C, T)
+            x = x + table.to(x.dtype) * mask[:, None, :].to(x.dtype)
         for block in self.stem:
             x, mask = block(x, mask)
         feats, masks = [x], [mask]
@@ -291,10 +301,17 @@ class PyramidEncoder(nn.Module):
             masks.append(mask)
         return feats, masks
 
-    def _position_encoding(self, length: int) -> Tensor:
-        """``(1, C, T)`` position table for a sequence of ``T`` steps."""
+    def _position_encoding(
+        self, length: int, step: float = 1.0, valid: int | None = None
+    ) -> Tensor:
+        """``(1, C, T)`` position table for ``T`` steps, each ``step`` table positions apart.
+
+        ``valid`` (``step > 1``): steps that hold data; later ones are padding, masked out.
+        """
         assert self.pos_embed is not None
-        if length > self.max_seq_len:
+        if step == 1:
+            if length <= self.max_seq_len:
+                return self.pos_embed[:, :, :length]
             if self.training:
                 raise ValueError(
                     f"training input of {length} steps exceeds max_seq_len={self.max_seq_len} "
@@ -302,7 +319,21 @@ class PyramidEncoder(nn.Module):
                 )
             # longer evaluation inputs: stretch the table, as ActionFormer
             return F.interpolate(self.pos_embed, size=length, mode="linear", align_corners=False)
-        return self.pos_embed[:, :, :length]
+        used = length if valid is None else valid
+        if self.training and (used - 1) * step + 1 > self.max_seq_len:
+            raise ValueError(
+                f"training input of {used} steps at a temporal reduction of {step:g} covers "
+                f"{(used - 1) * step + 1:g} steps, more than max_seq_len={self.max_seq_len} of "
+                "the absolute position encoding"
+            )
+        # reduced fidelity: step j sits at full-fidelity position j * step (linear in between;
+        # positions past the table, padding only, repeat its end)
+        position = torch.arange(length, device=self.pos_embed.device) * step
+        position = position.clamp(max=self.max_seq_len - 1)
+        low = position.floor().long()
+        high = (low + 1).clamp(max=self.max_seq_len - 1)
+        weight = (position - low).to(self.pos_embed.dtype)
+        return self.pos_embed[:, :, low] * (1 - weight) + self.pos_embed[:, :, high] * weight
 
 
 class IdentityFPN(nn.Module):

@@ -33,7 +33,9 @@ from tadapt.engine.fidelity import (
     FidelitySchedule,
     FidelityTransform,
     apply_fidelity,
+    level_reduction,
     parse_levels,
+    reduced_frame_size,
 )
 from tadapt.engine.logging import MetricsWriter
 from tadapt.engine.optim import build_optimizer, no_weight_decay_names, param_groups
@@ -63,12 +65,14 @@ __all__ = [
     "evaluate",
     "fuse_class_scores",
     "init_distributed",
+    "level_reduction",
     "load_checkpoint",
     "no_weight_decay_names",
     "param_groups",
     "parse_levels",
     "per_process_batch_size",
     "predict",
+    "reduced_frame_size",
     "resolve_precision",
     "restore_rng_state",
     "save_checkpoint",

@@ -14,10 +14,20 @@ in this stage; stage 3 (features extracted at full fidelity, head retrained) liv
   its masks, ground truth and grid stride moved to the reduced frame grid.
 * :class:`FidelityTransform`: the two bound together as the trainer's ``batch_transform``.
 
-Temporal reduction keeps whole frames (``r_t`` is an integer): the sample's grid stays
-uniform, so ground truth maps exactly (``idx / r_t``) and seconds stay exact (stride
-``* r_t``). A fractional ``r_t`` would need nearest-frame resampling (kept frames up to half
-a frame off their nominal time) or blended frames; the paper's settings (4 and 2) are whole.
+Temporal reduction drops whole *snippets* by default, as the paper does (its T-LoFi encodes
+``L / r_t`` snippets instead of ``L``, each still a run of consecutive frames): a snippet is
+the run of frames behind one detector step, and every ``r_t``-th one is kept, so the
+backbone still sees motion at the native frame rate and the head sees ``r_t`` times fewer
+positions. ``snippet_frames=1`` keeps every ``r_t``-th *frame* instead (each chunk then spans
+``r_t`` times more time), a declared option. Either way the grid stays uniform: ground truth
+maps exactly onto snippet centres and seconds stay exact (stride ``* r_t``, offset shifted by
+``(r_t - 1)(S - 1) / 2`` steps for snippets of ``S`` frames). ``r_t`` is an integer: a
+fractional one would need resampling; the paper's settings (4 and 2) are whole.
+
+The budget is checked on what the backbone really gets (:func:`level_reduction`): a reduced
+side is rounded to whole patches, so a level's true cost, in tokens, can miss ``r_t * r_s**2``
+(patch 14 at 160 px: 3.36 for ``r_s = 2``); :meth:`FidelitySchedule.check_frame_size` refuses
+such a schedule and names frame sizes at which every level keeps the budget.
 """
 
 from __future__ import annotations
@@ -40,7 +50,9 @@ __all__ = [
     "FidelitySchedule",
     "FidelityTransform",
     "apply_fidelity",
+    "level_reduction",
     "parse_levels",
+    "reduced_frame_size",
 ]
 
 logger = logging.getLogger(__name__)
@@ -305,22 +317,128 @@ class FidelitySchedule:
             if self.mode == "temporal" and float(level.spatial) != 1.0:
                 raise FidelityError(f"T-LoFi level {level} must keep the resolution (r_s = 1)")
 
+    def check_frame_size(self, height: int, width: int, patch_size: int) -> None:
+        """Check every level's real cost at this frame size, after rounding to whole patches.
+
+        Args:
+            height: full-fidelity frame height in pixels (the training crop).
+            width: full-fidelity frame width.
+            patch_size: the backbone's spatial patch size.
+
+        Raises:
+            FidelityError: a level whose token reduction (:func:`level_reduction`) misses the
+                budget by more than ``tolerance``; the message names the level, the sizes and
+                the nearest square frame sizes at which every level fits.
+        """
+        for level in self.levels:
+            real = level_reduction(level, height, width, patch_size)
+            if abs(real - self.budget) <= self.tolerance * self.budget:
+                continue
+            size = reduced_frame_size(height, width, level, patch_size)
+            sizes = self._fitting_sizes(max(height, width), patch_size)
+            hint = (
+                f"frame sizes at which every level fits: {', '.join(map(str, sizes))} px"
+                if sizes
+                else "no nearby frame size fits every level"
+            )
+            raise FidelityError(
+                f"fidelity level {level} at {height} x {width} px with patch {patch_size} gives "
+                f"{size[0]} x {size[1]} px after rounding to whole patches, so r_t times the "
+                f"drop in tokens is {real:.3g}, off the budget {self.budget:g} by more than "
+                f"{self.tolerance:.0%}; {hint} (or give levels, or a larger tolerance)"
+            )
+
+    def _fitting_sizes(self, size: int, patch_size: int, count: int = 3) -> list[int]:
+        """The ``count`` square sizes nearest ``size`` (whole patches) where every level fits."""
+        candidates = range(patch_size, 3 * size + 1, patch_size)
+        fits = [
+            side
+            for side in candidates
+            if all(
+                abs(level_reduction(level, side, side, patch_size) - self.budget)
+                <= self.tolerance * self.budget
+                for level in self.levels
+            )
+        ]
+        return sorted(sorted(fits, key=lambda side: abs(side - size))[:count])
+
 
 def _reduced_size(size: int, spatial: float, patch_size: int) -> int:
     """``round(size / r_s)`` rounded to the nearest multiple of the patch, at least one patch."""
     return max(patch_size, round(round(size / spatial) / patch_size) * patch_size)
 
 
+def reduced_frame_size(
+    height: int, width: int, level: FidelityLevel, patch_size: int
+) -> tuple[int, int]:
+    """The frame size :func:`apply_fidelity` gives ``height x width`` frames at ``level``."""
+    if float(level.spatial) == 1.0:
+        return height, width
+    r_s = float(level.spatial)
+    return _reduced_size(height, r_s, patch_size), _reduced_size(width, r_s, patch_size)
+
+
+def level_reduction(level: FidelityLevel, height: int, width: int, patch_size: int) -> float:
+    """A level's real reduction: ``r_t`` times the drop in ``patch_size`` tokens per frame.
+
+    The patch embedding keeps ``floor(H / p) x floor(W / p)`` tokens, so this is the factor by
+    which the ViT's tokens, hence its memory, shrink; it equals ``r_t * r_s**2`` only when
+    the reduced side is exactly ``H / r_s`` whole patches.
+
+    Raises:
+        FidelityError: frames smaller than one patch.
+    """
+    if height < patch_size or width < patch_size:
+        raise FidelityError(
+            f"{height} x {width} px frames are smaller than one {patch_size}-px patch"
+        )
+    small_h, small_w = reduced_frame_size(height, width, level, patch_size)
+    full_tokens = (height // patch_size) * (width // patch_size)
+    tokens = (small_h // patch_size) * (small_w // patch_size)
+    return level.frame_step * full_tokens / tokens
+
+
+def _drop_snippets(
+    tensor: torch.Tensor, step: int, snippet_frames: int, pad_value: float | bool
+) -> torch.Tensor:
+    """Keep snippets ``0, step, 2 step, ...`` of ``snippet_frames`` steps along dim 2 / dim 1.
+
+    ``tensor`` is ``(B, C, T, ...)`` inputs or ``(B, T)`` masks; ``T`` is first padded with
+    ``pad_value`` to whole snippets.
+    """
+    dim = 1 if tensor.dim() == 2 else 2
+    length = tensor.shape[dim]
+    extra = -length % snippet_frames
+    if extra:
+        # pad T only: F.pad lists (left, right) pairs from the last dimension backwards
+        pad = (0, 0) * (tensor.dim() - dim - 1) + (0, extra)
+        tensor = F.pad(tensor, pad, value=pad_value)
+    shape = tensor.shape
+    # (..., T, ...) -> (..., T / S, S, ...): snippets, then every step-th snippet
+    snippets = tensor.reshape(*shape[:dim], -1, snippet_frames, *shape[dim + 1 :])
+    kept = snippets[(slice(None),) * dim + (slice(None, None, step),)]
+    return kept.reshape(*shape[:dim], -1, *shape[dim + 1 :])
+
+
 def apply_fidelity(
-    batch: VideoBatch, level: FidelityLevel, *, patch_size: int, chunk_frames: int
+    batch: VideoBatch,
+    level: FidelityLevel,
+    *,
+    patch_size: int,
+    chunk_frames: int,
+    snippet_frames: int = 1,
 ) -> VideoBatch:
     """``batch`` at a reduced fidelity, ground truth and grid moved with it.
 
-    Temporal (``r_t > 1``): frames ``0, r_t, 2 r_t, ...`` of each sample are kept,
-    ``T -> ceil(T / r_t)``, then zero-padded (masked out) to a multiple of ``chunk_frames``.
-    Grid position ``j`` is old position ``j * r_t``, so the masks are subsampled the same
-    way, segments become ``idx / r_t``, ``grid_stride_sec`` is multiplied by ``r_t`` and
-    ``grid_offset_sec`` is unchanged; predictions still map to the same seconds.
+    Temporal (``r_t > 1``): the grid is cut into snippets of ``S = snippet_frames``
+    consecutive steps and snippets ``0, r_t, 2 r_t, ...`` are kept (``S = 1``: every
+    ``r_t``-th frame), ``T -> ceil(T / (S r_t)) * S``, then zero-padded (masked out) to a
+    multiple of ``chunk_frames``. The new grid is uniform with ``r_t`` times the stride:
+    new position ``x`` is old position ``r_t x - (r_t - 1)(S - 1) / 2``, exact at every
+    snippet's centre. So the masks are kept alike, segments become
+    ``(idx + (r_t - 1)(S - 1) / 2) / r_t``, ``grid_stride_sec`` is multiplied by ``r_t``,
+    ``grid_offset_sec`` moves back by ``(r_t - 1)(S - 1) / 2`` old steps, and
+    ``temporal_reduction`` is multiplied by ``r_t``; predictions map to the same seconds.
 
     Spatial (``r_s > 1``): ``H x W -> H' x W'`` with ``H' = round(H / r_s)`` rounded to the
     nearest multiple of ``patch_size`` (at least one patch; the patch embedding would drop
@@ -332,31 +450,35 @@ def apply_fidelity(
         level: the fidelity; ``(1, 1)`` returns ``batch`` itself.
         patch_size: the backbone's spatial patch size.
         chunk_frames: the backbone's frames per chunk (1 for features).
+        snippet_frames: grid steps dropped or kept together (LoFi drops whole snippets: the
+            frames of one detector step; 1 drops single frames).
 
     Returns:
         A new batch; video ids, labels, offsets and durations are shared with ``batch``.
 
     Raises:
-        ValueError: ``patch_size`` or ``chunk_frames`` below 1, or a spatial reduction of
-            inputs that are not frames.
+        ValueError: ``patch_size``, ``chunk_frames`` or ``snippet_frames`` below 1, or a
+            spatial reduction of inputs that are not frames.
     """
-    if patch_size < 1 or chunk_frames < 1:
+    if min(patch_size, chunk_frames, snippet_frames) < 1:
         raise ValueError(
-            f"patch_size and chunk_frames must be >= 1, got {patch_size}, {chunk_frames}"
+            f"patch_size, chunk_frames and snippet_frames must be >= 1, got {patch_size}, "
+            f"{chunk_frames}, {snippet_frames}"
         )
     if level.is_full:
         return batch
     inputs, masks, segments = batch.inputs, batch.masks, batch.segments
-    stride_sec = batch.grid_stride_sec
+    stride_sec, offset_sec = batch.grid_stride_sec, batch.grid_offset_sec
     step = level.frame_step
     if step > 1:
-        inputs = inputs[:, :, ::step]  # (B, C, ceil(T / r_t), ...)
-        masks = masks[:, ::step]  # (B, ceil(T / r_t)): old position j * r_t
+        inputs = _drop_snippets(inputs, step, snippet_frames, 0.0)  # (B, C, T', ...)
+        masks = _drop_snippets(masks, step, snippet_frames, False)  # (B, T')
         extra = -inputs.shape[2] % chunk_frames
-        # pad T only: F.pad lists (left, right) pairs from the last dimension backwards
         inputs = F.pad(inputs, (0, 0) * (inputs.dim() - 3) + (0, extra))
         masks = F.pad(masks, (0, extra), value=False)
-        segments = [Segments(s.tensor / step, "idx") for s in segments]
+        shift = (step - 1) * (snippet_frames - 1) / 2  # old steps from snippet start to centre
+        segments = [Segments((s.tensor + shift) / step, "idx") for s in segments]
+        offset_sec = offset_sec - shift * stride_sec
         stride_sec = stride_sec * step
     if float(level.spatial) > 1:
         if inputs.dim() != 5:
@@ -365,11 +487,7 @@ def apply_fidelity(
                 f"(B, C, T, H, W), got inputs of shape {tuple(inputs.shape)}"
             )
         height, width = inputs.shape[-2:]
-        size = (
-            _reduced_size(height, float(level.spatial), patch_size),
-            _reduced_size(width, float(level.spatial), patch_size),
-        )
-        inputs = _resize_frames(inputs, size)
+        inputs = _resize_frames(inputs, reduced_frame_size(height, width, level, patch_size))
     return VideoBatch(
         video_ids=batch.video_ids,
         inputs=inputs.contiguous(),
@@ -377,8 +495,9 @@ def apply_fidelity(
         segments=segments,
         labels=batch.labels,
         grid_stride_sec=stride_sec,
-        grid_offset_sec=batch.grid_offset_sec,
+        grid_offset_sec=offset_sec,
         durations_sec=batch.durations_sec,
+        temporal_reduction=batch.temporal_reduction * step,
     )
 
 
@@ -407,12 +526,30 @@ class FidelityTransform:
         schedule: the levels over training.
         patch_size: the backbone's spatial patch size.
         chunk_frames: the backbone's frames per chunk.
+        snippet_frames: grid steps dropped or kept together by a temporal reduction (see
+            :func:`apply_fidelity`).
+        frame_size: ``(H, W)`` of the training frames: when given, every level's real cost
+            is checked against the budget (:meth:`FidelitySchedule.check_frame_size`).
+
+    Raises:
+        FidelityError: a level off the budget at ``frame_size``.
     """
 
-    def __init__(self, schedule: FidelitySchedule, *, patch_size: int, chunk_frames: int) -> None:
+    def __init__(
+        self,
+        schedule: FidelitySchedule,
+        *,
+        patch_size: int,
+        chunk_frames: int,
+        snippet_frames: int = 1,
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
+        if frame_size is not None:
+            schedule.check_frame_size(*frame_size, patch_size)
         self.schedule = schedule
         self.patch_size = patch_size
         self.chunk_frames = chunk_frames
+        self.snippet_frames = snippet_frames
         self._last: FidelityLevel | None = None  # only to log level changes
 
     def __call__(self, batch: VideoBatch, epoch: int, step: int) -> VideoBatch:
@@ -429,7 +566,11 @@ class FidelityTransform:
             )
             self._last = level
         return apply_fidelity(
-            batch, level, patch_size=self.patch_size, chunk_frames=self.chunk_frames
+            batch,
+            level,
+            patch_size=self.patch_size,
+            chunk_frames=self.chunk_frames,
+            snippet_frames=self.snippet_frames,
         )
 
     def describe(self, epoch: int, step: int) -> Mapping[str, float]:

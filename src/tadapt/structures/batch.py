@@ -94,6 +94,9 @@ class VideoBatch:
         grid_stride_sec: ``(B,)`` float64 seconds per grid step.
         grid_offset_sec: ``(B,)`` float64 time of grid position 0.
         durations_sec: per sample, the video duration or ``None``.
+        temporal_reduction: the grid keeps one step in this many of the full-fidelity grid
+            (LoFi's ``r_t``, :func:`tadapt.engine.apply_fidelity`); the detector samples its
+            position encoding at this step.
     """
 
     video_ids: list[str]
@@ -104,6 +107,7 @@ class VideoBatch:
     grid_stride_sec: torch.Tensor
     grid_offset_sec: torch.Tensor
     durations_sec: list[float | None] = field(default_factory=list)
+    temporal_reduction: int = 1
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -119,6 +123,7 @@ class VideoBatch:
             self.grid_stride_sec,
             self.grid_offset_sec,
             self.durations_sec,
+            self.temporal_reduction,
         )
 
 
