@@ -388,7 +388,7 @@ def format_scheme_table(
 ) -> list[str]:
     """The Markdown table of the checkpointing schemes: peak memory and step time per depth.
 
-    Ratios are over non-reentrant checkpointing of every block (tadapt's former scheme).
+    Ratios are over non-reentrant checkpointing of every block (the default).
     """
     reference: CheckpointScheme = "non_reentrant"
     header = ["strategy", "scheme"]

@@ -89,8 +89,8 @@ class CheckpointPolicy:
             activations; when the patch embedding trains, no block is skipped.
     """
 
-    scheme: CheckpointScheme = "reentrant"
-    skip_first: bool = True
+    scheme: CheckpointScheme = "non_reentrant"
+    skip_first: bool = False
 
     def __post_init__(self) -> None:
         if self.scheme not in get_args(CheckpointScheme):

@@ -208,8 +208,8 @@ class VisionTransformer(nn.Module):
         norm_eps: float = 1e-6,
         chunk_frames: int | None = None,
         grad_checkpointing: bool = False,
-        checkpoint_scheme: CheckpointScheme = "reentrant",
-        checkpoint_skip_first: bool = True,
+        checkpoint_scheme: CheckpointScheme = "non_reentrant",
+        checkpoint_skip_first: bool = False,
         pretrained_cfg: PretrainedCfg | None = None,
     ):
         super().__init__()

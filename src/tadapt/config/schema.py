@@ -267,8 +267,9 @@ class BackboneConfig:
     pretrained: bool = True
     drop_path_rate: float = 0.1  # AdaTAD configs drop_path_rate
     grad_checkpointing: bool = True  # AdaTAD with_cp=True
-    checkpoint_scheme: Literal["reentrant", "non_reentrant"] = "reentrant"  # OpenTAD cp.checkpoint
-    checkpoint_skip_first: bool = True  # OpenTAD Block: with_cp and x.requires_grad
+    # OpenTAD: reentrant cp.checkpoint where x.requires_grad; measured leaner: the defaults
+    checkpoint_scheme: Literal["reentrant", "non_reentrant"] = "non_reentrant"
+    checkpoint_skip_first: bool = False
     temporal_scale: float = 1.0
     clips_per_pass: int | None = None
     overrides: dict[str, int] = field(default_factory=dict)
