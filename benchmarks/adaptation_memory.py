@@ -20,6 +20,11 @@ reference of the ``/ full`` ratio is ``full (no ckpt)``: plain full fine-tuning,
 which the issue's prototype reached 0.12-0.18x for ``tia`` with checkpointing; the ratio to
 ``full`` with checkpointing is printed beside it.
 
+Checkpointing schemes: ``tia`` (``--schemes``) is also measured with every other combination of
+``model.backbone.checkpoint_scheme`` (torch's reentrant or non-reentrant implementation) and
+``checkpoint_skip_first`` (OpenTAD's rule: checkpoint only blocks whose input requires grad);
+a second table gives each one's peak memory and step time over the default's.
+
 Each (row, depth) runs in a fresh process (a ``forkserver`` child: the server imports torch
 and tadapt once but never runs a model) with ``MALLOC_MMAP_THRESHOLD_=65536``, so that freed
 tensors go back to the operating system. The process builds the model, runs one warm-up step
