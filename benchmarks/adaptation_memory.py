@@ -20,6 +20,11 @@ reference of the ``/ full`` ratio is ``full (no ckpt)``: plain full fine-tuning,
 which the issue's prototype reached 0.12-0.18x for ``tia`` with checkpointing; the ratio to
 ``full`` with checkpointing is printed beside it.
 
+Checkpointing schemes: ``tia`` (``--schemes``) is also measured with every other combination of
+``model.backbone.checkpoint_scheme`` (torch's reentrant or non-reentrant implementation) and
+``checkpoint_skip_first`` (OpenTAD's rule: checkpoint only blocks whose input requires grad);
+a second table gives each one's peak memory and step time over the default's.
+
 Each (row, depth) runs in a fresh process (a ``forkserver`` child: the server imports torch
 and tadapt once but never runs a model) with ``MALLOC_MMAP_THRESHOLD_=65536``, so that freed
 tensors go back to the operating system. The process builds the model, runs one warm-up step
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import multiprocessing
 import os
 import platform
@@ -53,6 +59,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +67,7 @@ from torch import nn
 
 from peak_rss import reset_peak_rss, status_mib
 from tadapt.adapters import list_strategies
+from tadapt.backbones.checkpointing import CheckpointScheme
 from tadapt.cli.experiment import build_backbone_features
 from tadapt.config import AdapterConfig, BackboneConfig, ExperimentConfig, ModelConfig
 from tadapt.detection import BackboneFeatures
@@ -69,6 +77,7 @@ BACKBONE = "videomae_small_patch16"  # embed 384, 6 heads, patch 16, tubelet 2
 NUM_CLASSES = 20  # THUMOS-14
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 NO_CKPT = " (no ckpt)"
+DEFAULTS = BackboneConfig()  # the default checkpointing scheme and skip rule
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class Probe:
 
     strategy: str
     checkpointing: bool
+    scheme: CheckpointScheme
+    skip_first: bool
     last_blocks: int | None
     depth: int
     frames: int
@@ -139,6 +150,8 @@ def build_model(probe: Probe) -> LightHead:
         name=BACKBONE,
         pretrained=False,
         grad_checkpointing=probe.checkpointing,
+        checkpoint_scheme=probe.scheme,
+        checkpoint_skip_first=probe.skip_first,
         overrides={"depth": probe.depth},
     )
     blocks = None if probe.last_blocks is None else tuple(range(-probe.last_blocks, 0))
@@ -260,25 +273,44 @@ class Row:
         checkpointing: ``model.backbone.grad_checkpointing``.
         last_blocks: adapt (side strategies: tap) the last this many blocks at every depth;
             ``None``: the strategy's default blocks.
+        scheme: ``model.backbone.checkpoint_scheme``; ``None``: the default.
+        skip_first: ``model.backbone.checkpoint_skip_first``; ``None``: the default.
     """
 
     strategy: str
     checkpointing: bool = True
     last_blocks: int | None = None
+    scheme: CheckpointScheme | None = None
+    skip_first: bool | None = None
+
+    @property
+    def policy(self) -> tuple[CheckpointScheme, bool]:
+        """The checkpointing scheme and skip-first rule this row runs with."""
+        scheme = DEFAULTS.checkpoint_scheme if self.scheme is None else self.scheme
+        skip = DEFAULTS.checkpoint_skip_first if self.skip_first is None else self.skip_first
+        return scheme, skip
 
     @property
     def label(self) -> str:
-        """The strategy name, marked when checkpointing is off or the blocks are fixed."""
+        """The strategy name, marked for fixed blocks, a chosen scheme or no checkpointing."""
         label = self.strategy
         if self.last_blocks is not None:
             label += f" (last {self.last_blocks} blocks)"
+        if self.scheme is not None or self.skip_first is not None:
+            label += f" ({_policy_name(*self.policy)})"
         return label + ("" if self.checkpointing else NO_CKPT)
+
+
+def _policy_name(scheme: CheckpointScheme, skip_first: bool) -> str:
+    return f"{scheme.replace('_', '-')}, {'skip first' if skip_first else 'every block'}"
 
 
 ORDER = ("frozen", "full", "adapter", "lora", "tia", "tia_side", "losa")
 
 
-def table_rows(strategies: list[str], no_ckpt: list[str], ladder_blocks: int) -> list[Row]:
+def table_rows(
+    strategies: list[str], no_ckpt: list[str], ladder_blocks: int, schemes: list[str]
+) -> list[Row]:
     """Each strategy with its defaults, then the variants asked for beside it.
 
     Args:
@@ -286,11 +318,16 @@ def table_rows(strategies: list[str], no_ckpt: list[str], ladder_blocks: int) ->
         no_ckpt: names also measured without activation checkpointing.
         ladder_blocks: also measure ``tia_side`` tapping the last this many blocks at every
             depth (its default taps the second half, so the taps grow with depth); 0: not.
+        schemes: names also measured with every other checkpointing scheme and skip rule.
     """
     rank = {name: i for i, name in enumerate(ORDER)}
     rows = []
     for name in sorted(strategies, key=lambda n: (rank.get(n, len(ORDER)), n)):
         rows.append(Row(name))
+        if name in schemes:
+            for scheme, skip in itertools.product(get_args(CheckpointScheme), (True, False)):
+                if (scheme, skip) != Row(name).policy:
+                    rows.append(Row(name, scheme=scheme, skip_first=skip))
         if name in no_ckpt:
             rows.append(Row(name, checkpointing=False))
         if name == "tia_side" and ladder_blocks:
@@ -351,6 +388,35 @@ def format_table(
     return lines
 
 
+def format_scheme_table(
+    rows: list[Row], depths: list[int], results: dict[tuple[Row, int], Result]
+) -> list[str]:
+    """The Markdown table of the checkpointing schemes: peak memory and step time per depth.
+
+    Ratios are over non-reentrant checkpointing of every block (the default).
+    """
+    reference: CheckpointScheme = "non_reentrant"
+    header = ["strategy", "scheme"]
+    for depth in depths:
+        header += [f"peak MiB (d{depth})", f"/ {reference}, every block (d{depth})"]
+        header += [f"step s (d{depth})", f"step / {reference}, every block (d{depth})"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    compared = [r for r in rows if r.checkpointing and r.last_blocks is None]
+    for row in compared:
+        if not any(r.strategy == row.strategy and r.scheme is not None for r in compared):
+            continue
+        mates = [r for r in compared if r.strategy == row.strategy]
+        base = next(r for r in mates if r.policy == (reference, False))
+        name = _policy_name(*row.policy) + (" (default)" if row.scheme is None else "")
+        cells = [row.strategy, name]
+        for depth in depths:
+            mine, ref = results[(row, depth)], results[(base, depth)]
+            cells += [f"{mine.peak_mib:.0f}", _ratio(mine.peak_mib, ref.peak_mib)]
+            cells += [f"{mine.step_sec:.2f}", _ratio(mine.step_sec, ref.step_sec)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _cpu_model() -> str:
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
         for line in info:
@@ -373,6 +439,12 @@ def main() -> None:
         nargs="*",
         default=["full", "tia"],
         help="strategies also measured without activation checkpointing",
+    )
+    parser.add_argument(
+        "--schemes",
+        nargs="*",
+        default=["tia"],
+        help="strategies also measured with every other checkpointing scheme and skip rule",
     )
     parser.add_argument(
         "--ladder-blocks",
@@ -400,11 +472,14 @@ def main() -> None:
     on_gpu = torch.device(args.device).type == "cuda"
     if args.method != "auto" and (args.method == "cuda") != on_gpu:
         parser.error(f"--method {args.method} does not measure --device {args.device}")
-    rows = table_rows(args.strategies or list_strategies(), args.no_ckpt, args.ladder_blocks)
+    rows = table_rows(
+        args.strategies or list_strategies(), args.no_ckpt, args.ladder_blocks, args.schemes
+    )
     probes = {
         (row, depth): Probe(
             row.strategy,
             row.checkpointing,
+            *row.policy,
             row.last_blocks,
             depth,
             args.frames,
@@ -445,6 +520,9 @@ def main() -> None:
         f"load average now {os.getloadavg()[0]:.1f} (other processes disturb the step times)\n"
     )
     print("\n".join(format_table(rows, args.depths, results)))
+    if any(row.scheme is not None for row in rows):
+        print(f"\ncheckpointing schemes (default: {_policy_name(*Row('').policy)}):\n")
+        print("\n".join(format_scheme_table(rows, args.depths, results)))
 
 
 if __name__ == "__main__":

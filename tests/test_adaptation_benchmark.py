@@ -14,11 +14,17 @@ from tadapt.backbones import count_backbone_parameters
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "adaptation_memory.py"
 
 
-def _table(stdout: str) -> dict[str, list[str]]:
-    """The Markdown table's rows by strategy label (header and separator dropped)."""
-    lines = [line for line in stdout.splitlines() if line.startswith("|")]
-    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
-    return {row[0]: row[1:] for row in cells}
+def _tables(stdout: str) -> list[list[list[str]]]:
+    """Each Markdown table's rows as lists of cells (header and separator dropped)."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in stdout.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            tables[-1].append([cell.strip() for cell in line.strip("|").split("|")])
+        previous = line
+    return [table[2:] for table in tables]
 
 
 @pytest.mark.slow
@@ -31,7 +37,8 @@ def test_quick_benchmark_has_a_row_per_strategy() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    rows = _table(done.stdout)
+    main, schemes = _tables(done.stdout)
+    rows = {row[0]: row[1:] for row in main}
     assert list(rows) == [
         "frozen",
         "full",
@@ -39,6 +46,9 @@ def test_quick_benchmark_has_a_row_per_strategy() -> None:
         "adapter",
         "lora",
         "tia",
+        "tia (reentrant, skip first)",
+        "tia (reentrant, every block)",
+        "tia (non-reentrant, skip first)",
         "tia (no ckpt)",
         "tia_side",
         "tia_side (last 2 blocks)",
@@ -57,3 +67,15 @@ def test_quick_benchmark_has_a_row_per_strategy() -> None:
     # full fine-tuning's gradients alone (4.6 M fp32 values, 17 MiB) exceed head-only's step
     assert peaks["full"] > 2 * peaks["frozen"]
     assert float(rows["full"][7]) > 1.2  # more blocks keep more activations and gradients
+    # every checkpointing scheme of tia, its memory and time over non-reentrant, every block
+    assert [row[:2] for row in schemes] == [
+        ["tia", "non-reentrant, every block (default)"],
+        ["tia", "reentrant, skip first"],
+        ["tia", "reentrant, every block"],
+        ["tia", "non-reentrant, skip first"],
+    ]
+    assert schemes[0][3] == "1.000"  # the reference itself
+    for row in schemes:  # columns per depth: peak, / reference, step, / reference
+        label = "tia" if row[1].endswith("(default)") else f"tia ({row[1]})"
+        assert float(row[2]) == peaks[label]
+        assert float(row[3]) > 0

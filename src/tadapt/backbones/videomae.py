@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tadapt.backbones.checkpointing import checkpoint_call, needs_grad, run_in_groups
+from tadapt.backbones.checkpointing import CheckpointPolicy, CheckpointScheme, run_in_groups
 from tadapt.backbones.registry import PretrainedCfg, register_backbone
 from tadapt.backbones.tokens import TokenLayout, interpolate_pos_table, sinusoid_table
 
@@ -184,6 +184,10 @@ class VisionTransformer(nn.Module):
         drop_path_rate: stochastic depth of the last block (linear from 0 at the first).
         norm_eps: LayerNorm epsilon (1e-6 in the original code; Hugging Face uses 1e-12).
         chunk_frames: frames per chunk at run time (default ``num_frames``).
+        grad_checkpointing: checkpoint the blocks that take part in the backward pass.
+        checkpoint_scheme: ``"reentrant"`` or ``"non_reentrant"`` (see
+            :class:`~tadapt.backbones.checkpointing.CheckpointPolicy`).
+        checkpoint_skip_first: checkpoint only blocks whose input requires grad (OpenTAD).
         pretrained_cfg: where the weights come from (set by ``create_backbone``).
     """
 
@@ -203,6 +207,9 @@ class VisionTransformer(nn.Module):
         drop_path_rate: float = 0.0,
         norm_eps: float = 1e-6,
         chunk_frames: int | None = None,
+        grad_checkpointing: bool = False,
+        checkpoint_scheme: CheckpointScheme = "non_reentrant",
+        checkpoint_skip_first: bool = False,
         pretrained_cfg: PretrainedCfg | None = None,
     ):
         super().__init__()
@@ -224,7 +231,8 @@ class VisionTransformer(nn.Module):
         self.pretrained_cfg = pretrained_cfg
         # token grid (t, h, w) of the position table the weights were trained with
         self.pos_grid = (num_frames // tubelet_size, img_size // patch_size, img_size // patch_size)
-        self.grad_checkpointing = False
+        self.grad_checkpointing = grad_checkpointing
+        self.checkpoint_policy = CheckpointPolicy(checkpoint_scheme, checkpoint_skip_first)
         self._pos_cache: dict[tuple[tuple[int, int, int], torch.device], torch.Tensor] = {}
 
         self.patch_embed = PatchEmbed(
@@ -301,8 +309,9 @@ class VisionTransformer(nn.Module):
         outputs: dict[int, torch.Tensor] = {}
         for index in range(max(taps) + 1):
             block = self.blocks[index]
-            if checkpoint_blocks and self.grad_checkpointing and needs_grad(block, x):
-                x = checkpoint_call(block, x, layout)
+            policy = self.checkpoint_policy
+            if checkpoint_blocks and self.grad_checkpointing and policy.applies(block, x):
+                x = policy.call(block, x, layout)
             else:
                 x = block(x, layout)
             if index in taps:
@@ -398,8 +407,26 @@ class VisionTransformer(nn.Module):
 
     # ---- training helpers ----------------------------------------------------------------
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Checkpoint each block that takes part in the backward pass (see ``needs_grad``)."""
+    def set_grad_checkpointing(
+        self,
+        enable: bool = True,
+        *,
+        scheme: CheckpointScheme | None = None,
+        skip_first: bool | None = None,
+    ) -> None:
+        """Checkpoint each block that takes part in the backward pass (see ``needs_grad``).
+
+        Args:
+            enable: checkpointing on or off.
+            scheme: ``"reentrant"`` or ``"non_reentrant"``; ``None`` keeps the current one.
+            skip_first: checkpoint only blocks whose input requires grad (OpenTAD's rule: the
+                first adapted block behind a frozen stem runs plainly); ``None`` keeps it.
+        """
+        current = self.checkpoint_policy
+        self.checkpoint_policy = CheckpointPolicy(
+            scheme=current.scheme if scheme is None else scheme,
+            skip_first=current.skip_first if skip_first is None else skip_first,
+        )
         self.grad_checkpointing = enable
 
     def no_weight_decay(self) -> set[str]:

@@ -46,6 +46,9 @@ def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
         spec.name,
         checkpoint=spec.checkpoint,
         drop_path_rate=spec.drop_path_rate,
+        grad_checkpointing=spec.grad_checkpointing,
+        checkpoint_scheme=spec.checkpoint_scheme,
+        checkpoint_skip_first=spec.checkpoint_skip_first,
         **spec.overrides,
     )
     strategy = get_strategy(model.strategy)
@@ -55,7 +58,6 @@ def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
     side = build_side_network(
         backbone, model.strategy, blocks=blocks, ratio=adapter.ratio, **options
     )
-    backbone.set_grad_checkpointing(spec.grad_checkpointing)
     return BackboneFeatures(
         backbone,
         no_grad=strategy.no_grad,

@@ -276,6 +276,11 @@ class BackboneConfig:
         drop_path_rate: stochastic depth of the last block (AdaTAD: 0.1).
         grad_checkpointing: checkpoint each block that takes part in the backward pass
             (AdaTAD ``with_cp``); what makes ``tia`` cheap.
+        checkpoint_scheme: torch's ``reentrant`` implementation (OpenTAD's) or
+            ``non_reentrant``; the same gradients (``docs/adaptation.md`` compares memory).
+        checkpoint_skip_first: checkpoint only blocks whose input requires grad (OpenTAD's
+            ``with_cp and x.requires_grad``): behind the frozen patch embedding the first
+            adapted block runs plainly; ``false`` checkpoints it too.
         temporal_scale: interpolate the ``T / tubelet`` features to this many times their
             length (AdaTAD: 2 on THUMOS-14, a feature per sampled frame; 0.5 on ActivityNet).
         clips_per_pass: no-grad strategies: run this many 16-frame chunks at a time.
@@ -288,6 +293,9 @@ class BackboneConfig:
     pretrained: bool = True
     drop_path_rate: float = 0.1  # AdaTAD configs drop_path_rate
     grad_checkpointing: bool = True  # AdaTAD with_cp=True
+    # OpenTAD: reentrant cp.checkpoint where x.requires_grad; measured leaner: the defaults
+    checkpoint_scheme: Literal["reentrant", "non_reentrant"] = "non_reentrant"
+    checkpoint_skip_first: bool = False
     temporal_scale: float = 1.0
     clips_per_pass: int | None = None
     overrides: dict[str, int] = field(default_factory=dict)
