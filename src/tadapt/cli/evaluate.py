@@ -2,7 +2,9 @@
 
 Reads any supported annotation format (auto-detected), selects the split, evaluates with
 the ActivityNet protocol at the dataset's tIoU thresholds, prints a table in percent and
-optionally writes a JSON report whose numbers are fractions in ``[0, 1]``.
+optionally writes a JSON report whose numbers are fractions in ``[0, 1]``. The ground truth is
+scored as the file gives it, as the public evaluators do: instances past their video's
+duration are counted, not clipped or dropped.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from tadapt.evaluation import (
     evaluate_detections,
     tiou_thresholds_for,
 )
-from tadapt.io import Annotations, load_annotations, load_predictions, write_text_atomic
+from tadapt.io import (
+    Annotations,
+    load_annotations,
+    load_blocked_videos,
+    load_predictions,
+    write_text_atomic,
+)
 from tadapt.structures import Detections
 
 __all__ = ["add_parser", "evaluate_files", "infer_dataset"]
@@ -65,10 +73,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--category-file", type=Path, help="OpenTAD category_idx.txt (default: next to --gt)"
     )
     parser.add_argument(
-        "--past-duration",
-        choices=["clip", "drop"],
-        default="clip",
-        help="ground truth ending after the video: clip to the duration (default) or drop",
+        "--blocked",
+        type=Path,
+        help="blocked-video list (OpenTAD's ActivityNet blocked.json, or one id per line): "
+        "those videos leave the ground truth and the predictions",
     )
     parser.add_argument(
         "--unknown-labels",
@@ -122,7 +130,7 @@ def evaluate_files(
     tiou: str | None = None,
     ambiguous: str = "remove",
     category_file: Path | None = None,
-    past_duration: str = "clip",
+    blocked: Path | None = None,
     unknown_labels: str = "error",
     top_k: str = "1,5",
 ) -> tuple[EvaluationResult, dict[str, Any]]:
@@ -134,11 +142,7 @@ def evaluate_files(
     Raises:
         ValueError: bad input, with a message naming the file and the problem.
     """
-    annotations = load_annotations(
-        gt_path,
-        category_file=category_file,
-        past_duration=past_duration,  # type: ignore[arg-type]
-    )
+    annotations = load_annotations(gt_path, category_file=category_file, past_duration="keep")
     if split is not None:
         annotations = annotations.split(split)
     elif len(annotations.subsets()) > 1:
@@ -174,6 +178,7 @@ def evaluate_files(
         thresholds,
         top_k=_parse_list(top_k, "--top-k", int),
         ambiguous=ambiguous,  # type: ignore[arg-type]
+        blocked_videos=load_blocked_videos(blocked) if blocked is not None else (),
     )
     meta = {
         "ground_truth": str(gt_path),
@@ -182,6 +187,7 @@ def evaluate_files(
         "split": split,
         "tiou_preset": preset,
         "ambiguous": ambiguous,
+        "blocked": str(blocked) if blocked is not None else None,
         "num_videos": len(annotations.videos),
         "num_instances": annotations.num_instances,
         "num_predictions": sum(len(d) for d in aligned),
@@ -214,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         tiou=args.tiou,
         ambiguous=args.ambiguous,
         category_file=args.category_file,
-        past_duration=args.past_duration,
+        blocked=args.blocked,
         unknown_labels=args.unknown_labels,
         top_k=args.top_k,
     )
@@ -224,6 +230,16 @@ def run(args: argparse.Namespace) -> int:
         f"{meta['num_instances']} instances; {meta['num_predictions']} predictions; "
         f"tIoU preset {meta['tiou_preset']}"
     )
+    if result.num_past_duration:
+        print(
+            f"{result.num_past_duration} ground-truth instances end after their video's "
+            "duration: evaluated as given, as the public evaluators do"
+        )
+    if meta["blocked"]:
+        print(
+            f"blocked ({meta['blocked']}): {result.num_blocked_videos} videos and "
+            f"{result.num_blocked_predictions} predictions left out"
+        )
     print(result.format_table(per_class=not args.no_per_class))
     if args.out is not None:
         write_text_atomic(args.out, json.dumps({**result.to_dict(), "meta": meta}, indent=2))

@@ -16,15 +16,18 @@ Deterministic ties (the official code's quicksort leaves them to chance): equal 
 ranked in input order (videos in the order given, then detections within a video); equal
 tIoU to two ground-truth instances goes to the one listed first.
 
-Ground-truth clean-up (zero-length instances, same-label duplicates within 1e-3 s) is done
-once, on loading, by :func:`tadapt.io.load_annotations`, which reports what it changed; this
-module evaluates the ground truth it is given as it is.
+Ground-truth clean-up (zero-length instances, same-label duplicates within 1e-3 s, the rule
+ActionFormer and OpenTAD apply) is done once, on loading, by :func:`tadapt.io.load_annotations`,
+which reports what it changed; this module evaluates the ground truth it is given as it is,
+including instances that end after their video's duration (counted and logged, never clipped:
+the public evaluators do not clip either). Blocked videos (ActivityNet's list, as OpenTAD
+applies it) leave both the ground truth and the predictions.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,6 +81,7 @@ def evaluate_detections(
     *,
     top_k: Sequence[int] = (1, 5),
     ambiguous: AmbiguousPolicy = "remove",
+    blocked_videos: Collection[str] = (),
 ) -> EvaluationResult:
     """Evaluate detections against ground truth with the ActivityNet protocol.
 
@@ -91,6 +95,8 @@ def evaluate_detections(
         top_k: the ``k`` of the top-``k``x recall.
         ambiguous: what to do with ``GroundTruth.ambiguous`` regions, see
             :data:`AmbiguousPolicy`.
+        blocked_videos: video ids left out of the ground truth and the predictions (OpenTAD's
+            ``blocked_videos``); an id also matches across the ``v_`` prefix.
 
     Returns:
         AP per class and threshold with the summaries.
@@ -113,6 +119,9 @@ def evaluate_detections(
     gt_videos = (
         list(ground_truth.values()) if isinstance(ground_truth, Mapping) else list(ground_truth)
     )
+    blocked = _with_prefix_variants(blocked_videos)
+    num_blocked_videos = sum(gt.video_id in blocked for gt in gt_videos)
+    gt_videos = [gt for gt in gt_videos if gt.video_id not in blocked]
     video_index: dict[str, int] = {}
     for gt in gt_videos:
         if gt.video_id in video_index:
@@ -121,6 +130,13 @@ def evaluate_detections(
     num_classes = len(class_names)
 
     gt_video, gt_label, gt_seg = _flatten_ground_truth(gt_videos, num_classes)
+    num_past_duration = _count_past_duration(gt_videos)
+    if num_past_duration:
+        _logger.warning(
+            "%d ground-truth instances end after their video's duration; evaluated as given "
+            "(as the ActivityNet, ActionFormer and OpenTAD evaluators do)",
+            num_past_duration,
+        )
     classes = np.unique(gt_label)  # evaluated classes: those with ground truth
     class_slot = np.full(num_classes, -1, dtype=np.int64)
     class_slot[classes] = np.arange(classes.size)
@@ -131,7 +147,11 @@ def evaluate_detections(
     gt_order = np.argsort(gt_group, kind="stable")
     gts = FlatInstances(gt_group[gt_order], gt_seg[gt_order, 0], gt_seg[gt_order, 1])
 
-    pred = _flatten_detections(detections, video_index, num_classes)
+    detections = list(detections)
+    num_blocked_predictions = sum(len(d) for d in detections if d.video_id in blocked)
+    pred = _flatten_detections(
+        (d for d in detections if d.video_id not in blocked), video_index, num_classes
+    )
     pred_slot = class_slot[pred.label]
     known_class = pred_slot >= 0
     num_ignored = int((~known_class).sum())
@@ -204,6 +224,9 @@ def evaluate_detections(
         num_ignored_predictions=num_ignored,
         num_unknown_video_predictions=num_unknown_video,
         num_ambiguous_ignored=num_ambiguous_ignored,
+        num_past_duration=num_past_duration,
+        num_blocked_videos=num_blocked_videos,
+        num_blocked_predictions=num_blocked_predictions,
     )
 
 
@@ -264,6 +287,24 @@ def _flatten_detections(
         return _FlatPredictions(empty, empty.copy(), np.zeros((0, 2)), np.zeros(0))
     return _FlatPredictions(
         np.concatenate(videos), np.concatenate(labels), np.concatenate(segs), np.concatenate(scores)
+    )
+
+
+def _with_prefix_variants(video_ids: Collection[str]) -> frozenset[str]:
+    """``video_ids`` plus each id with the ``v_`` prefix added or removed.
+
+    Official ActivityNet ids have no ``v_``; the BSN and OpenTAD files' ids have it.
+    """
+    ids = set(video_ids)
+    return frozenset(ids | {v[2:] if v.startswith("v_") else f"v_{v}" for v in ids})
+
+
+def _count_past_duration(gt_videos: Sequence[GroundTruth]) -> int:
+    """Instances ending after their video's duration (videos without a duration: none)."""
+    return sum(
+        int((gt.segments.tensor[:, 1] > gt.duration_sec).sum())
+        for gt in gt_videos
+        if gt.duration_sec is not None and len(gt)
     )
 
 

@@ -10,6 +10,7 @@ from tadapt.io.annotations import (
     load_annotations,
 )
 from tadapt.io.atomic import atomic_path, write_text_atomic
+from tadapt.io.blocked import load_blocked_videos
 from tadapt.io.frame_cache import FrameCache
 from tadapt.io.predictions import load_predictions, write_predictions_csv, write_predictions_json
 from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_path",
     "detect_format",
     "load_annotations",
+    "load_blocked_videos",
     "load_predictions",
     "probe_video",
     "uniform_indices",

@@ -28,13 +28,17 @@ Label indices agree across the THUMOS-14 files: ActionFormer's label_id, OpenTAD
 **Load policies**, applied in this order to every instance and counted in :class:`LoadReport`
 (one message per instance, never silent; ambiguous segments are kept as read):
 
-1. starts at or after the video's duration -> dropped (``dropped_past_duration``);
-2. ends after the duration -> clipped to it (``past_duration="clip"``, the default) or dropped
-   (``"drop"``); no check when the file gives no duration (G-TAD CSV);
-3. shorter than 1e-3 s -> dropped (``dropped_zero_length``);
-4. same label, start and end both within 1e-3 s of an earlier kept instance of the video ->
-   dropped (``dropped_duplicates``). Rules 3-4 are ActionFormer's and OpenTAD's
-   ``remove_duplicate_annotations``; THUMOS' CliffDiving/Diving pairs differ in label and stay.
+1. past the video's duration (``past_duration``; no check when the file gives no duration,
+   as the G-TAD CSV): ``"clip"`` (the default, for training targets) drops an instance that
+   starts at or after the duration and clips one that ends after it; ``"drop"`` drops both;
+   ``"keep"`` keeps them as given and counts them (``kept_past_duration``): what evaluation
+   uses, because the public evaluators (ActivityNet, ActionFormer, OpenTAD) score the ground
+   truth as the file gives it;
+2. shorter than 1e-3 s -> dropped (``dropped_zero_length``);
+3. same label, start and end both within 1e-3 s of an earlier kept instance of the video ->
+   dropped (``dropped_duplicates``). Rules 2-3 are ActionFormer's and OpenTAD's
+   ``remove_duplicate_annotations``, which both evaluators apply; THUMOS' CliffDiving/Diving
+   pairs differ in label and stay.
 
 **Split names.** :meth:`Annotations.resolve_split` maps a user's split name to a subset name:
 a case-insensitive exact match against the file's subsets wins; otherwise the name is
@@ -85,6 +89,7 @@ __all__ = [
     "AnnotationError",
     "Annotations",
     "LoadReport",
+    "PastDuration",
     "detect_format",
     "load_annotations",
 ]
@@ -95,6 +100,9 @@ logger = logging.getLogger(__name__)
 _MIN_LENGTH_SEC = 1e-3
 _DUPLICATE_TOL_SEC = 1e-3
 _SUMMARY_MESSAGES = 10
+
+PastDuration = Literal["clip", "drop", "keep"]
+"""What :func:`load_annotations` does with instances past the video's duration."""
 
 _ROLES = {
     "train": "train", "training": "train",
@@ -113,9 +121,12 @@ class LoadReport:
         num_videos: videos loaded.
         num_instances: instances kept (after clipping and dropping).
         num_ambiguous: THUMOS ``Ambiguous`` segments, kept aside from the instances.
-        clipped_past_duration: instances ending after the video's end, clipped to it.
+        clipped_past_duration: instances ending after the video's end, clipped to it
+            (``past_duration="clip"``).
         dropped_past_duration: instances ending after the end under ``past_duration="drop"``,
-            plus instances starting at or after the end (always dropped).
+            plus instances starting at or after the end (``"clip"`` and ``"drop"``).
+        kept_past_duration: instances ending after the video's end, kept as given
+            (``past_duration="keep"``).
         dropped_zero_length: instances shorter than 1e-3 s.
         dropped_duplicates: same-label instances within 1e-3 s of an earlier kept one.
         messages: one line per affected video or instance.
@@ -128,6 +139,7 @@ class LoadReport:
     num_ambiguous: int
     clipped_past_duration: int = 0
     dropped_past_duration: int = 0
+    kept_past_duration: int = 0
     dropped_zero_length: int = 0
     dropped_duplicates: int = 0
     messages: tuple[str, ...] = ()
@@ -138,7 +150,8 @@ class LoadReport:
             f"{self.path} ({self.format}): {self.num_videos} videos, "
             f"{self.num_instances} instances, {self.num_ambiguous} ambiguous",
             f"  clipped past duration: {self.clipped_past_duration}, dropped past duration: "
-            f"{self.dropped_past_duration}, dropped zero-length: {self.dropped_zero_length}, "
+            f"{self.dropped_past_duration}, kept past duration: {self.kept_past_duration}, "
+            f"dropped zero-length: {self.dropped_zero_length}, "
             f"dropped duplicates: {self.dropped_duplicates}",
         ]
         lines += [f"  {m}" for m in self.messages[:_SUMMARY_MESSAGES]]
@@ -272,7 +285,7 @@ def load_annotations(
     format: str = "auto",
     class_names: Sequence[str] | None = None,
     category_file: str | os.PathLike[str] | None = None,
-    past_duration: Literal["clip", "drop"] = "clip",
+    past_duration: PastDuration = "clip",
 ) -> Annotations:
     """Read an annotation file into :class:`Annotations`.
 
@@ -282,8 +295,8 @@ def load_annotations(
         class_names: fixes the label index (label i = ``class_names[i]``); a label outside it
             is an error. Default: the format's own class list (module docstring).
         category_file: the same, read from a file with one class name per line.
-        past_duration: ``"clip"`` instances ending after the video's end to it, or
-            ``"drop"`` them.
+        past_duration: instances past the video's end: ``"clip"`` (training targets),
+            ``"drop"``, or ``"keep"`` them as given (evaluation); see the module docstring.
 
     Returns:
         The annotations; ``report`` says what was clipped or dropped.
@@ -291,8 +304,8 @@ def load_annotations(
     Raises:
         AnnotationError: the file is malformed; the message names file, video and field.
     """
-    if past_duration not in ("clip", "drop"):
-        raise ValueError(f"past_duration must be 'clip' or 'drop', got {past_duration!r}")
+    if past_duration not in ("clip", "drop", "keep"):
+        raise ValueError(f"past_duration must be 'clip', 'drop' or 'keep', got {past_duration!r}")
     if class_names is not None and category_file is not None:
         raise ValueError("pass class_names or category_file, not both")
     path = Path(path)
@@ -323,6 +336,7 @@ def load_annotations(
 class _Tally:
     clipped: int = 0
     dropped_past: int = 0
+    kept_past: int = 0
     zero: int = 0
     duplicates: int = 0
     messages: list[str] = field(default_factory=list)
@@ -371,6 +385,7 @@ def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotati
         num_ambiguous=sum(amb_counts),
         clipped_past_duration=tally.clipped,
         dropped_past_duration=tally.dropped_past,
+        kept_past_duration=tally.kept_past,
         dropped_zero_length=tally.zero,
         dropped_duplicates=tally.duplicates,
         messages=tuple(tally.messages),
@@ -405,11 +420,15 @@ def _apply_policies(
             raise _unknown_label(inst.label, names, loc.at(video=video.video_id, item=inst.item))
         start, end = inst.start, inst.end
         what = f"{video.video_id} {inst.item} {names[label]} [{start:.3f}, {end:.3f}]"
-        if duration is not None and start >= duration:
+        if past_duration == "keep":
+            if duration is not None and end > duration:
+                tally.kept_past += 1
+                tally.messages.append(f"{what}: ends after the video end {duration:.3f}; kept")
+        elif duration is not None and start >= duration:
             tally.dropped_past += 1
             tally.messages.append(f"{what}: starts at/after the video end {duration:.3f}; dropped")
             continue
-        if duration is not None and end > duration:
+        elif duration is not None and end > duration:
             if past_duration == "drop":
                 tally.dropped_past += 1
                 tally.messages.append(f"{what}: ends after the video end {duration:.3f}; dropped")
