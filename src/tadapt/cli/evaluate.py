@@ -10,9 +10,10 @@ duration are counted, not clipped or dropped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,10 +27,10 @@ from tadapt.io import (
     Annotations,
     load_annotations,
     load_blocked_videos,
-    load_predictions,
+    read_predictions,
     write_text_atomic,
 )
-from tadapt.structures import Detections
+from tadapt.structures import DetectionTable
 
 __all__ = ["add_parser", "evaluate_files", "infer_dataset"]
 
@@ -38,11 +39,13 @@ _logger = logging.getLogger(__name__)
 _Number = TypeVar("_Number", int, float)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="compute detection mAP of a prediction file against ground truth",
+        help=help_text,
         description=__doc__,
     )
     parser.add_argument("--gt", required=True, type=Path, help="ground-truth annotation file")
@@ -97,28 +100,26 @@ def infer_dataset(annotations: Annotations) -> str | None:
         or len(annotations.class_names) == 200
     ):
         return "activitynet"
-    ids = list(annotations.videos)[:50]
+    ids = annotations.table.video_ids[:50]
     if any(v.startswith(("video_test_", "video_validation_")) for v in ids):
         return "multithumos" if len(annotations.class_names) == 65 else "thumos14"
     return None
 
 
-def _align_video_ids(
-    detections: Mapping[str, Detections], gt_ids: set[str]
-) -> tuple[list[Detections], int]:
+def _align_video_ids(detections: DetectionTable, gt_ids: set[str]) -> tuple[DetectionTable, int]:
     """Map prediction ids to ground-truth ids across the ``v_`` prefix (BSN vs official ANet).
 
     Returns the detections and how many videos were renamed.
     """
     aligned, renamed = [], 0
-    for video_id, det in detections.items():
+    for video_id in detections.video_ids:
         if video_id not in gt_ids:
             other = video_id[2:] if video_id.startswith("v_") else f"v_{video_id}"
             if other in gt_ids:
-                det = Detections(other, det.segments, det.scores, det.labels)
+                video_id = other
                 renamed += 1
-        aligned.append(det)
-    return aligned, renamed
+        aligned.append(video_id)
+    return dataclasses.replace(detections, video_ids=tuple(aligned)), renamed
 
 
 def evaluate_files(
@@ -150,7 +151,7 @@ def evaluate_files(
             f"{gt_path} holds several subsets {annotations.subsets()}: choose one with --split "
             f"(aliases: {', '.join(sorted(annotations.split_aliases)) or 'none'})"
         )
-    if not annotations.videos:
+    if not annotations.table.video_ids:
         raise ValueError(f"{gt_path}: no videos in split {split!r}")
     thresholds: Sequence[float]
     if tiou is not None:
@@ -161,18 +162,18 @@ def evaluate_files(
         if dataset is None:
             _logger.info("tIoU thresholds of %r (inferred; set --dataset to choose)", preset)
         thresholds = tiou_thresholds_for(preset)
-    detections, num_unknown_label = load_predictions(
+    detections, num_unknown_label = read_predictions(
         pred_path,
         annotations.class_names,
         unknown_labels=unknown_labels,  # type: ignore[arg-type]
     )
-    aligned, renamed = _align_video_ids(detections, set(annotations.videos))
+    aligned, renamed = _align_video_ids(detections, set(annotations.table.video_ids))
     if renamed:
         _logger.warning(
             "%d prediction videos matched the ground truth after a v_ prefix change", renamed
         )
     result = evaluate_detections(
-        annotations.videos,
+        annotations.table,
         aligned,
         annotations.class_names,
         thresholds,
@@ -188,9 +189,9 @@ def evaluate_files(
         "tiou_preset": preset,
         "ambiguous": ambiguous,
         "blocked": str(blocked) if blocked is not None else None,
-        "num_videos": len(annotations.videos),
+        "num_videos": len(annotations.table.video_ids),
         "num_instances": annotations.num_instances,
-        "num_predictions": sum(len(d) for d in aligned),
+        "num_predictions": len(aligned),
         "num_unknown_label_predictions": num_unknown_label,
         "num_renamed_videos": renamed,
     }

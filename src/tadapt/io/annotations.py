@@ -1,8 +1,10 @@
 """Ground-truth annotations of temporal action localization benchmarks, in memory.
 
 :func:`load_annotations` reads any of the files the field uses (format auto-detected) into one
-:class:`Annotations` model: class names, and a :class:`~tadapt.structures.GroundTruth` per video
-with segments in seconds (float64) and int64 labels indexing ``class_names``.
+:class:`Annotations` model: class names, and the instances of every video with segments in
+seconds (float64) and int64 labels indexing ``class_names``, as a numpy
+:class:`~tadapt.structures.GroundTruthTable` (``table``; no torch) and, built on first use, a
+torch :class:`~tadapt.structures.GroundTruth` per video (``videos``).
 
 =================  ============================================================================
 format             file
@@ -64,10 +66,11 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+import numpy as np
 
 from tadapt.io._formats import (
     FORMATS,
@@ -81,7 +84,10 @@ from tadapt.io._formats import (
     read_category_file,
     read_payload,
 )
-from tadapt.structures import GroundTruth, Segments
+from tadapt.structures.tables import GroundTruthTable
+
+if TYPE_CHECKING:
+    from tadapt.structures import GroundTruth
 
 __all__ = [
     "FORMATS",
@@ -160,15 +166,15 @@ class LoadReport:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True, eq=False)  # eq would compare tensors; identity is what is meaningful
+@dataclass(frozen=True, eq=False)  # eq would compare arrays; identity is what is meaningful
 class Annotations:
     """The ground truth of one annotation file.
 
     Attributes:
         source: the path(s) read, comma-separated (e.g. a JSON and its category file).
         format: one of :data:`FORMATS`.
-        class_names: label index -> class name; ``GroundTruth.labels`` index into it.
-        videos: video id -> ground truth, in file order.
+        class_names: label index -> class name; the labels index into it.
+        table: every video's instances as numpy columns (what evaluation reads, no torch).
         split_aliases: canonical role (``"train"``/``"val"``/``"test"``) -> subset name as
             written in the file (see the module docstring).
         report: what loading changed or noticed, for the whole file.
@@ -177,18 +183,23 @@ class Annotations:
     source: str
     format: str
     class_names: tuple[str, ...]
-    videos: dict[str, GroundTruth]
+    table: GroundTruthTable
     split_aliases: dict[str, str]
     report: LoadReport
+
+    @cached_property
+    def videos(self) -> dict[str, GroundTruth]:
+        """Video id -> torch ground truth, in file order (built on first use)."""
+        return self.table.to_ground_truth()
 
     @property
     def num_instances(self) -> int:
         """Number of (kept) instances over all videos."""
-        return sum(len(gt) for gt in self.videos.values())
+        return len(self.table)
 
     def subsets(self) -> list[str]:
         """Subset names present, in order of first appearance."""
-        return list(dict.fromkeys(gt.subset for gt in self.videos.values()))
+        return list(dict.fromkeys(self.table.subsets))
 
     def resolve_split(self, name: str) -> str:
         """The subset name a user's split name refers to (rules in the module docstring).
@@ -215,15 +226,18 @@ class Annotations:
         The class names and the report (of the whole file) are kept.
         """
         subset = self.resolve_split(name)
+        table = self.table
         return replace(
             self,
-            videos={k: gt for k, gt in self.videos.items() if gt.subset == subset},
+            table=table.select(
+                v for v, s in zip(table.video_ids, table.subsets, strict=True) if s == subset
+            ),
             split_aliases={r: s for r, s in self.split_aliases.items() if s == subset},
         )
 
     def __repr__(self) -> str:
         return (
-            f"Annotations(format={self.format!r}, videos={len(self.videos)}, "
+            f"Annotations(format={self.format!r}, videos={len(self.table.video_ids)}, "
             f"instances={self.num_instances}, classes={len(self.class_names)}, "
             f"subsets={self.subsets()})"
         )
@@ -347,40 +361,33 @@ def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotati
     index = {name: i for i, name in enumerate(names)}
     tally = _Tally(messages=list(raw.messages))
     loc = Loc(raw.sources[0])
-    # One tensor per column for the whole file, split into per-video views: 3 tensor
-    # constructions instead of 3 per video (BSN ActivityNet has 19k videos).
     kept = [
         _apply_policies(v, index, names, past_duration, tally, loc) for v in raw.videos.values()
     ]
-    flat_segments = [seg for segs, _ in kept for seg in segs]
-    flat_ambiguous = [seg for v in raw.videos.values() for seg in v.ambiguous]
     counts = [len(segs) for segs, _ in kept]
     amb_counts = [len(v.ambiguous) for v in raw.videos.values()]
-    segments = torch.split(torch.tensor(flat_segments, dtype=torch.float64).view(-1, 2), counts)
-    labels = torch.split(torch.tensor([x for _, ls in kept for x in ls], dtype=torch.int64), counts)
-    ambiguous = torch.split(
-        torch.tensor(flat_ambiguous, dtype=torch.float64).view(-1, 2), amb_counts
+    video_numbers = np.arange(len(raw.videos), dtype=np.int64)
+    table = GroundTruthTable(
+        video_ids=tuple(raw.videos),
+        subsets=tuple(v.subset for v in raw.videos.values()),
+        durations=tuple(v.duration_sec for v in raw.videos.values()),
+        fps=tuple(v.fps for v in raw.videos.values()),
+        video=np.repeat(video_numbers, counts),
+        segments=np.array([s for segs, _ in kept for s in segs], dtype=np.float64).reshape(-1, 2),
+        labels=np.array([x for _, ls in kept for x in ls], dtype=np.int64),
+        ambiguous_video=np.repeat(video_numbers, amb_counts),
+        ambiguous=np.array(
+            [s for v in raw.videos.values() for s in v.ambiguous], dtype=np.float64
+        ).reshape(-1, 2),
     )
-    videos = {
-        vid: GroundTruth(
-            vid,
-            Segments(segments[i], "sec"),
-            labels[i],
-            subset=video.subset,
-            duration_sec=video.duration_sec,
-            fps=video.fps,
-            ambiguous=Segments(ambiguous[i], "sec"),
-        )
-        for i, (vid, video) in enumerate(raw.videos.items())
-    }
     subsets: dict[str, str] = {}
-    for gt in videos.values():
-        subsets.setdefault(gt.subset.lower(), gt.subset)
+    for subset in table.subsets:
+        subsets.setdefault(subset.lower(), subset)
     aliases = {r: subsets[t.lower()] for r, t in raw.aliases.items() if t.lower() in subsets}
     report = LoadReport(
         path=raw.sources[0],
         format=raw.format,
-        num_videos=len(videos),
+        num_videos=len(table.video_ids),
         num_instances=sum(counts),
         num_ambiguous=sum(amb_counts),
         clipped_past_duration=tally.clipped,
@@ -398,7 +405,7 @@ def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotati
             tally.clipped,
             changed - tally.clipped,
         )
-    return Annotations(", ".join(raw.sources), raw.format, names, videos, aliases, report)
+    return Annotations(", ".join(raw.sources), raw.format, names, table, aliases, report)
 
 
 def _apply_policies(
