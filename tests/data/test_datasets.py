@@ -84,7 +84,7 @@ def frame_indices(sample: VideoSample) -> torch.Tensor:
 
 
 def subset(annotations: Annotations, ids: list[str]) -> Annotations:
-    return dataclasses.replace(annotations, videos={v: annotations.videos[v] for v in ids})
+    return dataclasses.replace(annotations, table=annotations.table.select(ids))
 
 
 def placeholders(folder: Path, ids: list[str], ext: str = ".mp4") -> Path:

@@ -28,7 +28,7 @@ STRIDE, CLIP, C = 4, 16, 8  # THUMOS I3D: 16-frame clips every 4 frames
 def thumos() -> Annotations:
     full = load_annotations(real_file("thumos14/thumos14_actionformer.json")).split("train")
     ids = [v for v, gt in full.videos.items() if len(gt) >= 3][:4]
-    return dataclasses.replace(full, videos={v: full.videos[v] for v in ids})
+    return dataclasses.replace(full, table=full.table.select(ids))
 
 
 def write_features(folder: Path, annotations: Annotations, ext: str = ".npy") -> dict[str, int]:

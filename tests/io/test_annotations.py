@@ -304,6 +304,18 @@ def test_policies_clip_drop_zero_duplicates(tmp_path: Path) -> None:
     assert dropped.videos["v1"].segments.tensor.tolist() == [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0015]]
     assert (dropped.report.clipped_past_duration, dropped.report.dropped_past_duration) == (0, 2)
 
+    kept = load_annotations(path, past_duration="keep")  # what evaluation scores
+    assert kept.videos["v1"].segments.tensor.tolist() == [
+        [1.0, 2.0],
+        [1.0, 2.0],
+        [1.0, 2.0015],
+        [9.0, 12.0],
+        [10.0, 11.0],
+    ]
+    r = kept.report
+    assert (r.kept_past_duration, r.clipped_past_duration, r.dropped_past_duration) == (2, 0, 0)
+    assert (r.dropped_zero_length, r.dropped_duplicates) == (1, 1)
+
 
 def test_clipping_to_zero_length_and_duplicate_after_clip(tmp_path: Path) -> None:
     video = _ot_video("training", 5.0, ("a", [4.9995, 6.0]), ("a", [3.0, 5.5]), ("a", [3.0, 7.0]))
@@ -528,7 +540,7 @@ def test_invalid_json_and_unknown_layouts(tmp_path: Path) -> None:
 def test_bad_arguments(tmp_path: Path) -> None:
     path = _ot(tmp_path, {"v": _ot_video("training", 3.0)}, ["a"])
     with pytest.raises(ValueError, match="past_duration"):
-        load_annotations(path, past_duration="keep")  # type: ignore[arg-type]
+        load_annotations(path, past_duration="trim")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not both"):
         load_annotations(path, class_names=["a"], category_file=tmp_path / "category_idx.txt")
     with pytest.raises(ValueError, match="unknown format 'xml'"):

@@ -312,7 +312,7 @@ def test_fast_reader_matches_entrywise_reader(
     reference, ref_ignored = predictions._load_entrywise(
         path, data, index, unknown_labels == "ignore"
     )
-    _assert_same(fast, reference)
+    _assert_same(fast, reference.to_detections())
     assert fast_ignored == ref_ignored
     assert (fast_ignored > 0) == (unknown_labels == "ignore")
 

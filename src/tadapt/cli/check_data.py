@@ -15,11 +15,13 @@ from tadapt.data.check import check_dataset
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt check-data``."""
     parser = subparsers.add_parser(
         "check-data",
-        help="list missing / undecodable videos and annotation problems of a dataset",
+        help=help_text,
         description=__doc__,
     )
     parser.add_argument(

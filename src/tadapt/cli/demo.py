@@ -47,11 +47,11 @@ EXPECTED_AVERAGE_MAP = float(
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt demo``."""
-    parser = subparsers.add_parser(
-        "demo", help="run the main job on built-in synthetic data", description=__doc__
-    )
+    parser = subparsers.add_parser("demo", help=help_text, description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=run)

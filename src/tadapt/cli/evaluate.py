@@ -2,15 +2,18 @@
 
 Reads any supported annotation format (auto-detected), selects the split, evaluates with
 the ActivityNet protocol at the dataset's tIoU thresholds, prints a table in percent and
-optionally writes a JSON report whose numbers are fractions in ``[0, 1]``.
+optionally writes a JSON report whose numbers are fractions in ``[0, 1]``. The ground truth is
+scored as the file gives it, as the public evaluators do: instances past their video's
+duration are counted, not clipped or dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,8 +23,14 @@ from tadapt.evaluation import (
     evaluate_detections,
     tiou_thresholds_for,
 )
-from tadapt.io import Annotations, load_annotations, load_predictions, write_text_atomic
-from tadapt.structures import Detections
+from tadapt.io import (
+    Annotations,
+    load_annotations,
+    load_blocked_videos,
+    read_predictions,
+    write_text_atomic,
+)
+from tadapt.structures import DetectionTable
 
 __all__ = ["add_parser", "evaluate_files", "infer_dataset"]
 
@@ -30,11 +39,13 @@ _logger = logging.getLogger(__name__)
 _Number = TypeVar("_Number", int, float)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="compute detection mAP of a prediction file against ground truth",
+        help=help_text,
         description=__doc__,
     )
     parser.add_argument("--gt", required=True, type=Path, help="ground-truth annotation file")
@@ -65,10 +76,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--category-file", type=Path, help="OpenTAD category_idx.txt (default: next to --gt)"
     )
     parser.add_argument(
-        "--past-duration",
-        choices=["clip", "drop"],
-        default="clip",
-        help="ground truth ending after the video: clip to the duration (default) or drop",
+        "--blocked",
+        type=Path,
+        help="blocked-video list (OpenTAD's ActivityNet blocked.json, or one id per line): "
+        "those videos leave the ground truth and the predictions",
     )
     parser.add_argument(
         "--unknown-labels",
@@ -89,28 +100,26 @@ def infer_dataset(annotations: Annotations) -> str | None:
         or len(annotations.class_names) == 200
     ):
         return "activitynet"
-    ids = list(annotations.videos)[:50]
+    ids = annotations.table.video_ids[:50]
     if any(v.startswith(("video_test_", "video_validation_")) for v in ids):
         return "multithumos" if len(annotations.class_names) == 65 else "thumos14"
     return None
 
 
-def _align_video_ids(
-    detections: Mapping[str, Detections], gt_ids: set[str]
-) -> tuple[list[Detections], int]:
+def _align_video_ids(detections: DetectionTable, gt_ids: set[str]) -> tuple[DetectionTable, int]:
     """Map prediction ids to ground-truth ids across the ``v_`` prefix (BSN vs official ANet).
 
     Returns the detections and how many videos were renamed.
     """
     aligned, renamed = [], 0
-    for video_id, det in detections.items():
+    for video_id in detections.video_ids:
         if video_id not in gt_ids:
             other = video_id[2:] if video_id.startswith("v_") else f"v_{video_id}"
             if other in gt_ids:
-                det = Detections(other, det.segments, det.scores, det.labels)
+                video_id = other
                 renamed += 1
-        aligned.append(det)
-    return aligned, renamed
+        aligned.append(video_id)
+    return dataclasses.replace(detections, video_ids=tuple(aligned)), renamed
 
 
 def evaluate_files(
@@ -122,7 +131,7 @@ def evaluate_files(
     tiou: str | None = None,
     ambiguous: str = "remove",
     category_file: Path | None = None,
-    past_duration: str = "clip",
+    blocked: Path | None = None,
     unknown_labels: str = "error",
     top_k: str = "1,5",
 ) -> tuple[EvaluationResult, dict[str, Any]]:
@@ -134,11 +143,7 @@ def evaluate_files(
     Raises:
         ValueError: bad input, with a message naming the file and the problem.
     """
-    annotations = load_annotations(
-        gt_path,
-        category_file=category_file,
-        past_duration=past_duration,  # type: ignore[arg-type]
-    )
+    annotations = load_annotations(gt_path, category_file=category_file, past_duration="keep")
     if split is not None:
         annotations = annotations.split(split)
     elif len(annotations.subsets()) > 1:
@@ -146,7 +151,7 @@ def evaluate_files(
             f"{gt_path} holds several subsets {annotations.subsets()}: choose one with --split "
             f"(roles: {', '.join(sorted(annotations.split_aliases)) or 'none'})"
         )
-    if not annotations.videos:
+    if not annotations.table.video_ids:
         raise ValueError(f"{gt_path}: no videos in split {split!r}")
     thresholds: Sequence[float]
     if tiou is not None:
@@ -157,23 +162,24 @@ def evaluate_files(
         if dataset is None:
             _logger.info("tIoU thresholds of %r (inferred; set --dataset to choose)", preset)
         thresholds = tiou_thresholds_for(preset)
-    detections, num_unknown_label = load_predictions(
+    detections, num_unknown_label = read_predictions(
         pred_path,
         annotations.class_names,
         unknown_labels=unknown_labels,  # type: ignore[arg-type]
     )
-    aligned, renamed = _align_video_ids(detections, set(annotations.videos))
+    aligned, renamed = _align_video_ids(detections, set(annotations.table.video_ids))
     if renamed:
         _logger.warning(
             "%d prediction videos matched the ground truth after a v_ prefix change", renamed
         )
     result = evaluate_detections(
-        annotations.videos,
+        annotations.table,
         aligned,
         annotations.class_names,
         thresholds,
         top_k=_parse_list(top_k, "--top-k", int),
         ambiguous=ambiguous,  # type: ignore[arg-type]
+        blocked_videos=load_blocked_videos(blocked) if blocked is not None else (),
     )
     meta = {
         "ground_truth": str(gt_path),
@@ -182,9 +188,10 @@ def evaluate_files(
         "split": split,
         "tiou_preset": preset,
         "ambiguous": ambiguous,
-        "num_videos": len(annotations.videos),
+        "blocked": str(blocked) if blocked is not None else None,
+        "num_videos": len(annotations.table.video_ids),
         "num_instances": annotations.num_instances,
-        "num_predictions": sum(len(d) for d in aligned),
+        "num_predictions": len(aligned),
         "num_unknown_label_predictions": num_unknown_label,
         "num_renamed_videos": renamed,
     }
@@ -214,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         tiou=args.tiou,
         ambiguous=args.ambiguous,
         category_file=args.category_file,
-        past_duration=args.past_duration,
+        blocked=args.blocked,
         unknown_labels=args.unknown_labels,
         top_k=args.top_k,
     )
@@ -224,6 +231,16 @@ def run(args: argparse.Namespace) -> int:
         f"{meta['num_instances']} instances; {meta['num_predictions']} predictions; "
         f"tIoU preset {meta['tiou_preset']}"
     )
+    if result.num_past_duration:
+        print(
+            f"{result.num_past_duration} ground-truth instances end after their video's "
+            "duration: evaluated as given, as the public evaluators do"
+        )
+    if meta["blocked"]:
+        print(
+            f"blocked ({meta['blocked']}): {result.num_blocked_videos} videos and "
+            f"{result.num_blocked_predictions} predictions left out"
+        )
     print(result.format_table(per_class=not args.no_per_class))
     if args.out is not None:
         write_text_atomic(args.out, json.dumps({**result.to_dict(), "meta": meta}, indent=2))

@@ -66,6 +66,7 @@ from tadapt.io import (
     AnnotationError,
     Annotations,
     load_annotations,
+    load_blocked_videos,
     write_predictions_json,
     write_text_atomic,
 )
@@ -369,6 +370,7 @@ class EvaluationJob:
         top_k: classes per proposal with ``class_scores``.
         fusion: ``multiply`` or ``sqrt`` with ``class_scores``.
         ambiguous: the THUMOS ``Ambiguous`` policy.
+        blocked_videos: videos left out of the ground truth and the detections.
         progress: show a progress bar.
     """
 
@@ -386,6 +388,7 @@ class EvaluationJob:
         top_k: int = 2,
         fusion: FusionMode = "multiply",
         ambiguous: AmbiguousPolicy = "remove",
+        blocked_videos: frozenset[str] = frozenset(),
         progress: bool = False,
     ) -> None:
         self.loader = loader
@@ -399,6 +402,7 @@ class EvaluationJob:
         self.top_k = top_k
         self.fusion = fusion
         self.ambiguous = ambiguous
+        self.blocked_videos = blocked_videos
         self.progress = progress
         self.last: tuple[list[Detections], EvaluationResult] | None = None
 
@@ -433,6 +437,7 @@ class EvaluationJob:
             self.class_names,
             self.tiou_thresholds,
             ambiguous=self.ambiguous,
+            blocked_videos=self.blocked_videos,
         )
         self.last = (detections, result)
         return detections, result
@@ -456,9 +461,20 @@ def build_eval_job(
     device: torch.device,
     precision: PrecisionPolicy,
 ) -> EvaluationJob:
-    """The evaluation of a resolved config on its evaluation split."""
+    """The evaluation of a resolved config on its evaluation split.
+
+    The ground truth is read again from ``data.annotation_file`` as the file gives it (no
+    clipping or dropping at the video's duration, which ``annotations``, the training
+    targets, may have), as the public evaluators score it.
+    """
     data, ev = config.data, config.eval
-    split = annotations.split(data.eval_split)
+    assert data.annotation_file is not None  # resolved
+    as_given = load_annotations(
+        data.annotation_file,
+        class_names=annotations.class_names,
+        past_duration="keep",
+    )
+    split = as_given.split(data.eval_split)
     ground_truth, class_names = split.videos, split.class_names
     class_scores = None
     if ev.classifier_file is not None:
@@ -483,8 +499,19 @@ def build_eval_job(
         top_k=ev.classifier_top_k,
         fusion=ev.classifier_fusion,
         ambiguous=ev.ambiguous,
+        blocked_videos=_blocked_videos(ev.blocked_file),
         progress=config.train.progress,
     )
+
+
+def _blocked_videos(path: str | None) -> frozenset[str]:
+    """The ids of ``eval.blocked_file`` (none when unset); errors name the config key."""
+    if path is None:
+        return frozenset()
+    try:
+        return load_blocked_videos(path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"eval.blocked_file: {err}") from None
 
 
 def eval_loader(

@@ -19,11 +19,11 @@ from tadapt.io import load_annotations
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt extract``."""
-    parser = subparsers.add_parser(
-        "extract", help="write per-video backbone features (T, C)", description=__doc__
-    )
+    parser = subparsers.add_parser("extract", help=help_text, description=__doc__)
     parser.add_argument("out", type=Path, help="output folder for <video_id>.npy files")
     parser.add_argument("--annotations", required=True, type=Path, help="annotation file")
     parser.add_argument("--videos", required=True, type=Path, help="folder of video files")

@@ -80,11 +80,13 @@ _KINDS: dict[str, Callable[[], None]] = {
 }
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt list``."""
     parser = subparsers.add_parser(
         "list",
-        help="list registered names (backbones, strategies, presets)",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

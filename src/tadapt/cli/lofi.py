@@ -57,11 +57,13 @@ STAGES = ("all", "train", "extract", "head")
 _SNIPPET_STRATEGIES = ("full", "lora", "adapter")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt lofi``."""
     parser = subparsers.add_parser(
         "lofi",
-        help="LoFi: low-fidelity end-to-end training, full-fidelity features, head retraining",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,14 +1,20 @@
-"""The ``tadapt`` entry point: one argparse parser with a subcommand per job."""
+"""The ``tadapt`` entry point: one argparse parser with a subcommand per job.
+
+Only the chosen command's module is imported (it registers its options); the others appear
+in ``tadapt --help`` by name and one-line help. So ``tadapt --help``, ``tadapt evaluate``,
+``tadapt check-data`` and ``tadapt list presets`` start without importing torch, which alone
+takes seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from tadapt.cli import check_data, demo, evaluate, extract, list_cmd, lofi, synth, test, train
 from tadapt.version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -16,9 +22,35 @@ __all__ = ["build_parser", "main"]
 # Set TADAPT_DEBUG=1 to get the full traceback instead of the one-line error.
 _DEBUG_ENV = "TADAPT_DEBUG"
 
+# command -> (module whose add_parser registers it, one-line help for `tadapt --help`)
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "check-data": (
+        "tadapt.cli.check_data",
+        "list missing / undecodable videos and annotation problems of a dataset",
+    ),
+    "demo": ("tadapt.cli.demo", "run the main job on built-in synthetic data"),
+    "evaluate": (
+        "tadapt.cli.evaluate",
+        "compute detection mAP of a prediction file against ground truth",
+    ),
+    "extract": ("tadapt.cli.extract", "write per-video backbone features (T, C)"),
+    "list": ("tadapt.cli.list_cmd", "list registered names (backbones, strategies, presets)"),
+    "lofi": (
+        "tadapt.cli.lofi",
+        "LoFi: low-fidelity end-to-end training, full-fidelity features, head retraining",
+    ),
+    "synth": ("tadapt.cli.synth", "write a synthetic dataset of action videos"),
+    "test": ("tadapt.cli.test", "evaluate a checkpoint: predictions JSON and mAP report"),
+    "train": ("tadapt.cli.train", "train a detector from a preset or a YAML config"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand registered."""
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; ``command``'s module registers its options, the others are named.
+
+    Args:
+        command: the subcommand to register fully (``None``: none, enough for ``--help``).
+    """
     parser = argparse.ArgumentParser(
         prog="tadapt",
         description="End-to-end temporal action localization with adapted video foundation models.",
@@ -26,22 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tadapt {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    check_data.add_parser(subparsers)
-    demo.add_parser(subparsers)
-    evaluate.add_parser(subparsers)
-    extract.add_parser(subparsers)
-    list_cmd.add_parser(subparsers)
-    lofi.add_parser(subparsers)
-    synth.add_parser(subparsers)
-    test.add_parser(subparsers)
-    train.add_parser(subparsers)
+    for name, (module, help_text) in _COMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(subparsers, help_text)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2 on bad input, with a one-line reason)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the first positional token names the command (top-level options all start with "-")
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -33,11 +33,13 @@ _DEFAULTS = SyntheticConfig()
 _PREVIEW_COLORS = 128  # palette PNG: ~3x smaller than RGB, no visible change
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt synth``."""
     parser = subparsers.add_parser(
         "synth",
-        help="write a synthetic dataset of action videos",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

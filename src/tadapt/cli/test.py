@@ -42,11 +42,13 @@ __all__ = ["add_parser", "run"]
 logger = logging.getLogger(__name__)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt test``."""
     parser = subparsers.add_parser(
         "test",
-        help="evaluate a checkpoint: predictions JSON and mAP report",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -70,11 +70,13 @@ __all__ = ["TrainResult", "add_parser", "run", "train_experiment"]
 logger = logging.getLogger(__name__)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str | None = None
+) -> None:
     """Register ``tadapt train``."""
     parser = subparsers.add_parser(
         "train",
-        help="train a detector from a preset or a YAML config",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

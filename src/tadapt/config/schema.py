@@ -549,6 +549,9 @@ class EvalConfig:
         tiou_thresholds: ``None``: the conventional ones of ``data.dataset``.
         ambiguous: THUMOS ``Ambiguous`` regions: ``remove`` (ActionFormer, OpenTAD) or
             ``ignore_fp`` (the THUMOS MATLAB kit).
+        blocked_file: ActivityNet's blocked-video list (OpenTAD's ``blocked.json``, a JSON
+            list of ids, or one id per line): those videos leave the ground truth and the
+            detections, as OpenTAD's evaluator does. ``None``: nothing blocked.
         classifier_file: video-level class scores (CUHK / OpenTAD JSON) that turn a
             class-agnostic detector's proposals into class detections.
         classifier_top_k: classes per proposal.
@@ -560,6 +563,7 @@ class EvalConfig:
     batch_size: int = 1  # ActionFormer evaluates one whole video at a time
     tiou_thresholds: tuple[float, ...] | None = None
     ambiguous: Literal["remove", "ignore_fp"] = "remove"
+    blocked_file: str | None = None
     classifier_file: str | None = None
     classifier_top_k: int = 2  # ActionFormer / OpenTAD top-2 classes per proposal
     classifier_fusion: Literal["multiply", "sqrt"] = "multiply"

@@ -14,7 +14,7 @@ as many; windows are therefore keyed by ``(video, grid offset)`` and counted onc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -125,11 +125,20 @@ def evaluate(
     tiou_thresholds: Sequence[float],
     *,
     ambiguous: AmbiguousPolicy = "remove",
+    blocked_videos: Collection[str] = (),
 ) -> EvaluationResult:
-    """ActivityNet-protocol mAP of ``detections`` against the split's ground truth."""
+    """ActivityNet-protocol mAP of ``detections`` against the split's ground truth.
+
+    ``blocked_videos`` leave both (see :func:`tadapt.evaluation.evaluate_detections`).
+    """
     unknown = [d.video_id for d in detections if d.video_id not in ground_truth]
     if unknown:
         logger.warning("%d predicted videos are not in the ground truth", len(unknown))
     return evaluate_detections(
-        ground_truth, detections, class_names, tiou_thresholds, ambiguous=ambiguous
+        ground_truth,
+        detections,
+        class_names,
+        tiou_thresholds,
+        ambiguous=ambiguous,
+        blocked_videos=blocked_videos,
     )

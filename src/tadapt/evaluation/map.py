@@ -16,24 +16,30 @@ Deterministic ties (the official code's quicksort leaves them to chance): equal 
 ranked in input order (videos in the order given, then detections within a video); equal
 tIoU to two ground-truth instances goes to the one listed first.
 
-Ground-truth clean-up (zero-length instances, same-label duplicates within 1e-3 s) is done
-once, on loading, by :func:`tadapt.io.load_annotations`, which reports what it changed; this
-module evaluates the ground truth it is given as it is.
+Ground-truth clean-up (zero-length instances, same-label duplicates within 1e-3 s, the rule
+ActionFormer and OpenTAD apply) is done once, on loading, by :func:`tadapt.io.load_annotations`,
+which reports what it changed; this module evaluates the ground truth it is given as it is,
+including instances that end after their video's duration (counted and logged, never clipped:
+the public evaluators do not clip either). Blocked videos (ActivityNet's list, as OpenTAD
+applies it) leave both the ground truth and the predictions.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tadapt.evaluation.matching import FlatInstances, MatchPairs, candidate_pairs, greedy_match
 from tadapt.evaluation.result import EvaluationResult
-from tadapt.structures import Detections, GroundTruth
+from tadapt.structures.tables import DetectionTable, GroundTruthTable
+
+if TYPE_CHECKING:
+    from tadapt.structures import Detections, GroundTruth
 
 __all__ = ["AmbiguousPolicy", "evaluate_detections", "interpolated_average_precision"]
 
@@ -71,26 +77,31 @@ def interpolated_average_precision(
 
 
 def evaluate_detections(
-    ground_truth: Mapping[str, GroundTruth] | Iterable[GroundTruth],
-    detections: Iterable[Detections],
+    ground_truth: GroundTruthTable | Mapping[str, GroundTruth] | Iterable[GroundTruth],
+    detections: DetectionTable | Iterable[Detections],
     class_names: Sequence[str],
     tiou_thresholds: Sequence[float],
     *,
     top_k: Sequence[int] = (1, 5),
     ambiguous: AmbiguousPolicy = "remove",
+    blocked_videos: Collection[str] = (),
 ) -> EvaluationResult:
     """Evaluate detections against ground truth with the ActivityNet protocol.
 
     Args:
-        ground_truth: the evaluated split, one :class:`GroundTruth` per video (a video
-            without instances still counts: predictions there are false positives).
-        detections: predictions, any number of :class:`Detections` per video; segments in
-            seconds; labels index ``class_names``.
+        ground_truth: the evaluated split: a :class:`~tadapt.structures.GroundTruthTable`
+            or one :class:`GroundTruth` per video (a video without instances still counts:
+            predictions there are false positives).
+        detections: predictions, a :class:`~tadapt.structures.DetectionTable` or any number
+            of :class:`Detections` per video; segments in seconds; labels index
+            ``class_names``.
         class_names: label index -> class name.
         tiou_thresholds: ``(K,)`` thresholds in ``(0, 1]``.
         top_k: the ``k`` of the top-``k``x recall.
         ambiguous: what to do with ``GroundTruth.ambiguous`` regions, see
             :data:`AmbiguousPolicy`.
+        blocked_videos: video ids left out of the ground truth and the predictions (OpenTAD's
+            ``blocked_videos``); an id also matches across the ``v_`` prefix.
 
     Returns:
         AP per class and threshold with the summaries.
@@ -110,28 +121,56 @@ def evaluate_detections(
         )
     if any(k < 1 for k in top_k):
         raise ValueError(f"top_k values must be >= 1, got {list(top_k)}")
-    gt_videos = (
-        list(ground_truth.values()) if isinstance(ground_truth, Mapping) else list(ground_truth)
+    if ambiguous not in ("remove", "ignore_fp"):
+        raise ValueError(f"ambiguous must be 'remove' or 'ignore_fp', got {ambiguous!r}")
+    table = _as_ground_truth_table(ground_truth)
+    dets = (
+        detections
+        if isinstance(detections, DetectionTable)
+        else DetectionTable.from_detections(detections)
     )
+    blocked = _with_prefix_variants(blocked_videos)
+    num_blocked_videos = sum(v in blocked for v in table.video_ids)
+    if num_blocked_videos:
+        table = table.select(v for v in table.video_ids if v not in blocked)
     video_index: dict[str, int] = {}
-    for gt in gt_videos:
-        if gt.video_id in video_index:
-            raise ValueError(f"ground truth lists video {gt.video_id!r} twice")
-        video_index[gt.video_id] = len(video_index)
+    for vid in table.video_ids:
+        if vid in video_index:
+            raise ValueError(f"ground truth lists video {vid!r} twice")
+        video_index[vid] = len(video_index)
     num_classes = len(class_names)
 
-    gt_video, gt_label, gt_seg = _flatten_ground_truth(gt_videos, num_classes)
+    _check_ground_truth(table, num_classes)
+    gt_video, gt_label, gt_seg = table.video, table.labels, table.segments
+    num_past_duration = _count_past_duration(table)
+    if num_past_duration:
+        _logger.warning(
+            "%d ground-truth instances end after their video's duration; evaluated as given "
+            "(as the ActivityNet, ActionFormer and OpenTAD evaluators do)",
+            num_past_duration,
+        )
     classes = np.unique(gt_label)  # evaluated classes: those with ground truth
     class_slot = np.full(num_classes, -1, dtype=np.int64)
     class_slot[classes] = np.arange(classes.size)
-    num_videos = len(gt_videos)
+    num_videos = len(table.video_ids)
     # (class, video) groups, numbered densely; ground truth sorted by group
     gt_key = class_slot[gt_label] * num_videos + gt_video
     group_keys, gt_group = np.unique(gt_key, return_inverse=True)
     gt_order = np.argsort(gt_group, kind="stable")
     gts = FlatInstances(gt_group[gt_order], gt_seg[gt_order, 0], gt_seg[gt_order, 1])
 
-    pred = _flatten_detections(detections, video_index, num_classes)
+    _check_detections(dets, num_classes)
+    # each detection's ground-truth video (-1: not in the ground truth)
+    det_video_map = np.array([video_index.get(v, -1) for v in dets.video_ids], dtype=np.int64)
+    det_blocked = np.array([v in blocked for v in dets.video_ids], dtype=bool)
+    keep_det = ~det_blocked[dets.video] if len(dets) else np.zeros(0, dtype=bool)
+    num_blocked_predictions = int((~keep_det).sum())
+    pred = _FlatPredictions(
+        det_video_map[dets.video[keep_det]],
+        dets.labels[keep_det],
+        dets.segments[keep_det],
+        dets.scores[keep_det],
+    )
     pred_slot = class_slot[pred.label]
     known_class = pred_slot >= 0
     num_ignored = int((~known_class).sum())
@@ -169,12 +208,10 @@ def evaluate_detections(
     is_fp = ~is_tp
     num_ambiguous_ignored = 0
     if ambiguous == "ignore_fp":
-        on_ambiguous = _overlaps_ambiguous(gt_videos, pred_video, pred_seg)
+        on_ambiguous = _overlaps_ambiguous(table, pred_video, pred_seg)
         dropped = is_fp & on_ambiguous[None, :]
         num_ambiguous_ignored = int(dropped.sum())
         is_fp &= ~dropped
-    elif ambiguous != "remove":
-        raise ValueError(f"ambiguous must be 'remove' or 'ignore_fp', got {ambiguous!r}")
 
     num_gt = np.bincount(class_slot[gt_label], minlength=classes.size).astype(np.int64)
     num_pred = np.bincount(pred_slot, minlength=classes.size).astype(np.int64)
@@ -204,6 +241,9 @@ def evaluate_detections(
         num_ignored_predictions=num_ignored,
         num_unknown_video_predictions=num_unknown_video,
         num_ambiguous_ignored=num_ambiguous_ignored,
+        num_past_duration=num_past_duration,
+        num_blocked_videos=num_blocked_videos,
+        num_blocked_predictions=num_blocked_predictions,
     )
 
 
@@ -217,66 +257,66 @@ class _FlatPredictions:
     scores: NDArray[np.float64]
 
 
-def _flatten_ground_truth(
-    gt_videos: Sequence[GroundTruth], num_classes: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """``(N,)`` video index, ``(N,)`` label and ``(N, 2)`` segments of all instances."""
-    videos = [np.full(len(gt), i, dtype=np.int64) for i, gt in enumerate(gt_videos)]
-    labels = [gt.labels.numpy().astype(np.int64) for gt in gt_videos]
-    segs = [gt.segments.tensor.double().numpy().reshape(-1, 2) for gt in gt_videos]
-    label = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-    seg = np.concatenate(segs) if segs else np.zeros((0, 2))
+def _as_ground_truth_table(
+    ground_truth: GroundTruthTable | Mapping[str, GroundTruth] | Iterable[GroundTruth],
+) -> GroundTruthTable:
+    if isinstance(ground_truth, GroundTruthTable):
+        return ground_truth
+    videos = ground_truth.values() if isinstance(ground_truth, Mapping) else ground_truth
+    return GroundTruthTable.from_ground_truth(videos)
+
+
+def _check_ground_truth(table: GroundTruthTable, num_classes: int) -> None:
+    label = table.labels
     if label.size and (label.min() < 0 or label.max() >= num_classes):
-        bad = gt_videos[int(np.concatenate(videos)[(label < 0) | (label >= num_classes)][0])]
+        bad = table.video_ids[int(table.video[(label < 0) | (label >= num_classes)][0])]
         raise ValueError(
-            f"ground truth of video {bad.video_id!r} has a label outside the "
-            f"{num_classes} class names"
+            f"ground truth of video {bad!r} has a label outside the {num_classes} class names"
         )
-    if not np.isfinite(seg).all():
+    if not np.isfinite(table.segments).all():
         raise ValueError("ground truth contains non-finite segment times")
-    video = np.concatenate(videos) if videos else np.zeros(0, dtype=np.int64)
-    return video, label, seg
 
 
-def _flatten_detections(
-    detections: Iterable[Detections], video_index: Mapping[str, int], num_classes: int
-) -> _FlatPredictions:
-    videos, labels, segs, scores = [], [], [], []
-    for det in detections:
-        if len(det) == 0:
-            continue
-        label = det.labels.numpy().astype(np.int64)
-        seg = det.segments.tensor.double().numpy().reshape(-1, 2)
-        score = det.scores.double().numpy()
-        if label.min() < 0 or label.max() >= num_classes:
-            raise ValueError(
-                f"detections of video {det.video_id!r} have a label outside the "
-                f"{num_classes} class names (got {int(label.min())}..{int(label.max())})"
-            )
-        if not (np.isfinite(seg).all() and np.isfinite(score).all()):
-            raise ValueError(f"detections of video {det.video_id!r} contain NaN or inf")
-        videos.append(np.full(len(det), video_index.get(det.video_id, -1), dtype=np.int64))
-        labels.append(label)
-        segs.append(seg)
-        scores.append(score)
-    if not videos:
-        empty = np.zeros(0, dtype=np.int64)
-        return _FlatPredictions(empty, empty.copy(), np.zeros((0, 2)), np.zeros(0))
-    return _FlatPredictions(
-        np.concatenate(videos), np.concatenate(labels), np.concatenate(segs), np.concatenate(scores)
-    )
+def _check_detections(table: DetectionTable, num_classes: int) -> None:
+    label = table.labels
+    if label.size and (label.min() < 0 or label.max() >= num_classes):
+        bad_rows = (label < 0) | (label >= num_classes)
+        bad = table.video_ids[int(table.video[bad_rows][0])]
+        raise ValueError(
+            f"detections of video {bad!r} have a label outside the {num_classes} class names "
+            f"(got {int(label.min())}..{int(label.max())})"
+        )
+    finite = np.isfinite(table.segments).all(axis=1) & np.isfinite(table.scores)
+    if not finite.all():
+        bad = table.video_ids[int(table.video[~finite][0])]
+        raise ValueError(f"detections of video {bad!r} contain NaN or inf")
+
+
+def _with_prefix_variants(video_ids: Collection[str]) -> frozenset[str]:
+    """``video_ids`` plus each id with the ``v_`` prefix added or removed.
+
+    Official ActivityNet ids have no ``v_``; the BSN and OpenTAD files' ids have it.
+    """
+    ids = set(video_ids)
+    return frozenset(ids | {v[2:] if v.startswith("v_") else f"v_{v}" for v in ids})
+
+
+def _count_past_duration(table: GroundTruthTable) -> int:
+    """Instances ending after their video's duration (videos without a duration: none)."""
+    duration = np.array(
+        [np.inf if d is None else d for d in table.durations], dtype=np.float64
+    ).reshape(-1)
+    return int((table.segments[:, 1] > duration[table.video]).sum()) if len(table) else 0
 
 
 def _overlaps_ambiguous(
-    gt_videos: Sequence[GroundTruth], pred_video: NDArray[np.int64], pred_seg: NDArray[np.float64]
+    table: GroundTruthTable, pred_video: NDArray[np.int64], pred_seg: NDArray[np.float64]
 ) -> NDArray[np.bool_]:
     """``(N,)`` whether each prediction overlaps (positive intersection) an Ambiguous region."""
     hit = np.zeros(pred_video.shape[0], dtype=bool)
-    for v, gt in enumerate(gt_videos):
-        if len(gt.ambiguous) == 0:
-            continue
+    for v in np.unique(table.ambiguous_video):
         rows = np.flatnonzero(pred_video == v)
-        amb = gt.ambiguous.tensor.double().numpy()
+        amb = table.ambiguous[table.ambiguous_video == v]
         inter = np.minimum(pred_seg[rows, 1:2], amb[None, :, 1]) - np.maximum(
             pred_seg[rows, 0:1], amb[None, :, 0]
         )

@@ -29,6 +29,10 @@ class EvaluationResult:
             (counted as false positives, as the ActivityNet code does).
         num_ambiguous_ignored: false positives dropped for overlapping ``Ambiguous``
             regions, summed over thresholds (0 unless that option is on).
+        num_past_duration: ground-truth instances ending after their video's duration,
+            evaluated as given.
+        num_blocked_videos: ground-truth videos left out as blocked.
+        num_blocked_predictions: predictions left out for being in a blocked video.
     """
 
     tiou_thresholds: tuple[float, ...]
@@ -41,6 +45,9 @@ class EvaluationResult:
     num_ignored_predictions: int = 0
     num_unknown_video_predictions: int = 0
     num_ambiguous_ignored: int = 0
+    num_past_duration: int = 0
+    num_blocked_videos: int = 0
+    num_blocked_predictions: int = 0
 
     @property
     def mean_ap(self) -> NDArray[np.float64]:
@@ -86,6 +93,9 @@ class EvaluationResult:
             "num_ignored_predictions": self.num_ignored_predictions,
             "num_unknown_video_predictions": self.num_unknown_video_predictions,
             "num_ambiguous_ignored": self.num_ambiguous_ignored,
+            "num_past_duration": self.num_past_duration,
+            "num_blocked_videos": self.num_blocked_videos,
+            "num_blocked_predictions": self.num_blocked_predictions,
         }
 
     def format_table(self, *, per_class: bool = True) -> str:

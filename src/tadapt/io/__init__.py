@@ -1,18 +1,34 @@
-"""Reading and writing annotation and prediction files (see :mod:`tadapt.io.annotations`)."""
+"""Reading and writing annotation and prediction files (see :mod:`tadapt.io.annotations`).
 
+Video reading (PyAV, torch) is imported on first use, so reading annotations and predictions
+does not import torch.
+"""
+
+from typing import TYPE_CHECKING
+
+from tadapt._lazy import lazy_attributes
 from tadapt.io.annotations import (
     FORMATS,
     THUMOS14_CLASSES,
     AnnotationError,
     Annotations,
     LoadReport,
+    PastDuration,
     detect_format,
     load_annotations,
 )
 from tadapt.io.atomic import atomic_path, write_text_atomic
-from tadapt.io.frame_cache import FrameCache
-from tadapt.io.predictions import load_predictions, write_predictions_csv, write_predictions_json
-from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
+from tadapt.io.blocked import load_blocked_videos
+from tadapt.io.predictions import (
+    load_predictions,
+    read_predictions,
+    write_predictions_csv,
+    write_predictions_json,
+)
+
+if TYPE_CHECKING:
+    from tadapt.io.frame_cache import FrameCache
+    from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
 
 __all__ = [
     "FORMATS",
@@ -21,16 +37,31 @@ __all__ = [
     "Annotations",
     "FrameCache",
     "LoadReport",
+    "PastDuration",
     "VideoError",
     "VideoInfo",
     "VideoReader",
     "atomic_path",
     "detect_format",
     "load_annotations",
+    "load_blocked_videos",
     "load_predictions",
     "probe_video",
+    "read_predictions",
     "uniform_indices",
     "write_predictions_csv",
     "write_predictions_json",
     "write_text_atomic",
 ]
+
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "FrameCache": "tadapt.io.frame_cache",
+        "VideoError": "tadapt.io.video",
+        "VideoInfo": "tadapt.io.video",
+        "VideoReader": "tadapt.io.video",
+        "probe_video": "tadapt.io.video",
+        "uniform_indices": "tadapt.io.video",
+    },
+)

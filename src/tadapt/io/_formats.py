@@ -13,6 +13,7 @@ OpenTAD (sming256/OpenTAD), the official ActivityNet kit, BSN (wzmsltw/BSN) and 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gc
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +149,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def read_json(path: Path) -> Any:
-    """Parse JSON, rejecting an object with a repeated key (``json`` would keep the last)."""
+def read_json(path: Path, *, unique_keys: bool = True) -> Any:
+    """Parse JSON; ``unique_keys`` rejects an object with a repeated key (json keeps the last).
+
+    Without ``unique_keys`` (prediction files, read as the public evaluators' ``json.load``
+    reads them: a repeated key keeps the last) the fast ``orjson`` parser is used, about 5x
+    faster than ``json`` on a million detections; a file it refuses (``NaN``, which ``json``
+    accepts and the readers then report by entry, or invalid JSON) goes to ``json``.
+    """
     try:
+        if not unique_keys:
+            data = path.read_bytes()
+            try:
+                return orjson.loads(data[3:] if data.startswith(codecs.BOM_UTF8) else data)
+            except orjson.JSONDecodeError:
+                return json.loads(data.decode("utf-8-sig"))
         with path.open(encoding="utf-8-sig") as f:
             return json.load(f, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
@@ -283,11 +298,14 @@ def _labelled_instances(info: Any, loc: Loc, messages: list[str]) -> list[RawIns
     return instances
 
 
-def read_payload(path: Path) -> Any:
-    """The parsed JSON of ``path``, or ``None`` when it is not JSON (a CSV, read later)."""
+def read_payload(path: Path, *, unique_keys: bool = True) -> Any:
+    """The parsed JSON of ``path``, or ``None`` when it is not JSON (a CSV, read later).
+
+    ``unique_keys``: see :func:`read_json`.
+    """
     with path.open(encoding="utf-8-sig") as f:
         head = f.read(64).lstrip()
-    return read_json(path) if head.startswith(("{", "[")) else None
+    return read_json(path, unique_keys=unique_keys) if head.startswith(("{", "[")) else None
 
 
 # --------------------------------------------------------------------------- JSON formats

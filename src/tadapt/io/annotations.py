@@ -1,8 +1,10 @@
 """Ground-truth annotations of temporal action localization benchmarks, in memory.
 
 :func:`load_annotations` reads any of the files the field uses (format auto-detected) into one
-:class:`Annotations` model: class names, and a :class:`~tadapt.structures.GroundTruth` per video
-with segments in seconds (float64) and int64 labels indexing ``class_names``.
+:class:`Annotations` model: class names, and the instances of every video with segments in
+seconds (float64) and int64 labels indexing ``class_names``, as a numpy
+:class:`~tadapt.structures.GroundTruthTable` (``table``; no torch) and, built on first use, a
+torch :class:`~tadapt.structures.GroundTruth` per video (``videos``).
 
 =================  ============================================================================
 format             file
@@ -28,13 +30,17 @@ Label indices agree across the THUMOS-14 files: ActionFormer's label_id, OpenTAD
 **Load policies**, applied in this order to every instance and counted in :class:`LoadReport`
 (one message per instance, never silent; ambiguous segments are kept as read):
 
-1. starts at or after the video's duration -> dropped (``dropped_past_duration``);
-2. ends after the duration -> clipped to it (``past_duration="clip"``, the default) or dropped
-   (``"drop"``); no check when the file gives no duration (G-TAD CSV);
-3. shorter than 1e-3 s -> dropped (``dropped_zero_length``);
-4. same label, start and end both within 1e-3 s of an earlier kept instance of the video ->
-   dropped (``dropped_duplicates``). Rules 3-4 are ActionFormer's and OpenTAD's
-   ``remove_duplicate_annotations``; THUMOS' CliffDiving/Diving pairs differ in label and stay.
+1. past the video's duration (``past_duration``; no check when the file gives no duration,
+   as the G-TAD CSV): ``"clip"`` (the default, for training targets) drops an instance that
+   starts at or after the duration and clips one that ends after it; ``"drop"`` drops both;
+   ``"keep"`` keeps them as given and counts them (``kept_past_duration``): what evaluation
+   uses, because the public evaluators (ActivityNet, ActionFormer, OpenTAD) score the ground
+   truth as the file gives it;
+2. shorter than 1e-3 s -> dropped (``dropped_zero_length``);
+3. same label, start and end both within 1e-3 s of an earlier kept instance of the video ->
+   dropped (``dropped_duplicates``). Rules 2-3 are ActionFormer's and OpenTAD's
+   ``remove_duplicate_annotations``, which both evaluators apply; THUMOS' CliffDiving/Diving
+   pairs differ in label and stay.
 
 **Split names.** :meth:`Annotations.resolve_split` maps a split name to a subset:
 
@@ -74,10 +80,11 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+import numpy as np
 
 from tadapt.io._formats import (
     FORMATS,
@@ -92,7 +99,10 @@ from tadapt.io._formats import (
     read_payload,
     thumos_subset,
 )
-from tadapt.structures import GroundTruth, Segments
+from tadapt.structures.tables import GroundTruthTable
+
+if TYPE_CHECKING:
+    from tadapt.structures import GroundTruth
 
 __all__ = [
     "FORMATS",
@@ -100,6 +110,7 @@ __all__ = [
     "AnnotationError",
     "Annotations",
     "LoadReport",
+    "PastDuration",
     "detect_format",
     "load_annotations",
 ]
@@ -110,6 +121,9 @@ logger = logging.getLogger(__name__)
 _MIN_LENGTH_SEC = 1e-3
 _DUPLICATE_TOL_SEC = 1e-3
 _SUMMARY_MESSAGES = 10
+
+PastDuration = Literal["clip", "drop", "keep"]
+"""What :func:`load_annotations` does with instances past the video's duration."""
 
 _ROLES = {
     "train": "train", "training": "train",
@@ -134,9 +148,12 @@ class LoadReport:
         num_videos: videos loaded.
         num_instances: instances kept (after clipping and dropping).
         num_ambiguous: THUMOS ``Ambiguous`` segments, kept aside from the instances.
-        clipped_past_duration: instances ending after the video's end, clipped to it.
+        clipped_past_duration: instances ending after the video's end, clipped to it
+            (``past_duration="clip"``).
         dropped_past_duration: instances ending after the end under ``past_duration="drop"``,
-            plus instances starting at or after the end (always dropped).
+            plus instances starting at or after the end (``"clip"`` and ``"drop"``).
+        kept_past_duration: instances ending after the video's end, kept as given
+            (``past_duration="keep"``).
         dropped_zero_length: instances shorter than 1e-3 s.
         dropped_duplicates: same-label instances within 1e-3 s of an earlier kept one.
         messages: one line per affected video or instance.
@@ -149,6 +166,7 @@ class LoadReport:
     num_ambiguous: int
     clipped_past_duration: int = 0
     dropped_past_duration: int = 0
+    kept_past_duration: int = 0
     dropped_zero_length: int = 0
     dropped_duplicates: int = 0
     messages: tuple[str, ...] = ()
@@ -159,7 +177,8 @@ class LoadReport:
             f"{self.path} ({self.format}): {self.num_videos} videos, "
             f"{self.num_instances} instances, {self.num_ambiguous} ambiguous",
             f"  clipped past duration: {self.clipped_past_duration}, dropped past duration: "
-            f"{self.dropped_past_duration}, dropped zero-length: {self.dropped_zero_length}, "
+            f"{self.dropped_past_duration}, kept past duration: {self.kept_past_duration}, "
+            f"dropped zero-length: {self.dropped_zero_length}, "
             f"dropped duplicates: {self.dropped_duplicates}",
         ]
         lines += [f"  {m}" for m in self.messages[:_SUMMARY_MESSAGES]]
@@ -168,15 +187,15 @@ class LoadReport:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True, eq=False)  # eq would compare tensors; identity is what is meaningful
+@dataclass(frozen=True, eq=False)  # eq would compare arrays; identity is what is meaningful
 class Annotations:
     """The ground truth of one annotation file.
 
     Attributes:
         source: the path(s) read, comma-separated (e.g. a JSON and its category file).
         format: one of :data:`FORMATS`.
-        class_names: label index -> class name; ``GroundTruth.labels`` index into it.
-        videos: video id -> ground truth, in file order.
+        class_names: label index -> class name; the labels index into it.
+        table: every video's instances as numpy columns (what evaluation reads, no torch).
         split_aliases: role (``"train"`` / ``"val"`` / ``"test"``, the evaluated subset) ->
             subset name as written in the file (see the module docstring).
         report: what loading changed or noticed, for the whole file.
@@ -185,18 +204,23 @@ class Annotations:
     source: str
     format: str
     class_names: tuple[str, ...]
-    videos: dict[str, GroundTruth]
+    table: GroundTruthTable
     split_aliases: dict[str, str]
     report: LoadReport
+
+    @cached_property
+    def videos(self) -> dict[str, GroundTruth]:
+        """Video id -> torch ground truth, in file order (built on first use)."""
+        return self.table.to_ground_truth()
 
     @property
     def num_instances(self) -> int:
         """Number of (kept) instances over all videos."""
-        return sum(len(gt) for gt in self.videos.values())
+        return len(self.table)
 
     def subsets(self) -> list[str]:
         """Subset names present, in order of first appearance."""
-        return list(dict.fromkeys(gt.subset for gt in self.videos.values()))
+        return list(dict.fromkeys(self.table.subsets))
 
     def resolve_split(self, name: str) -> str:
         """The subset name a user's split name refers to (rules in the module docstring).
@@ -224,9 +248,10 @@ class Annotations:
 
     def _warn_if_unexpected(self, name: str, subset: str) -> None:
         """Warn when ``subset`` holds other THUMOS-14 videos than ``name`` says, or no GT."""
-        members = {vid: gt for vid, gt in self.videos.items() if gt.subset == subset}
+        table = self.table
+        members = [i for i, s in enumerate(table.subsets) if s == subset]
         where = f"{self.source}: split {name!r} is the subset {subset!r}"
-        kinds = {thumos_subset(vid) for vid in members}
+        kinds = {thumos_subset(table.video_ids[i]) for i in members}
         expected = _THUMOS_SET.get(name.strip().lower())
         if expected is not None and len(kinds) == 1 and (kind := kinds.pop()) not in ("", expected):
             logger.warning(
@@ -235,7 +260,8 @@ class Annotations:
                 "(THUMOS test videos) mean the same videos in every annotation format",
                 where, len(members), kind, kind, expected,
             )  # fmt: skip
-        if members and not any(len(gt) or len(gt.ambiguous) for gt in members.values()):
+        annotated = set(table.video.tolist()) | set(table.ambiguous_video.tolist())
+        if members and annotated.isdisjoint(members):
             logger.warning(
                 "%s, whose %d videos have no annotated instance (ActivityNet's 'testing' has no "
                 "public ground truth): nothing to train on, and its mAP is 0; the role 'test' "
@@ -249,15 +275,18 @@ class Annotations:
         The class names and the report (of the whole file) are kept.
         """
         subset = self.resolve_split(name)
+        table = self.table
         return replace(
             self,
-            videos={k: gt for k, gt in self.videos.items() if gt.subset == subset},
+            table=table.select(
+                v for v, s in zip(table.video_ids, table.subsets, strict=True) if s == subset
+            ),
             split_aliases={r: s for r, s in self.split_aliases.items() if s == subset},
         )
 
     def __repr__(self) -> str:
         return (
-            f"Annotations(format={self.format!r}, videos={len(self.videos)}, "
+            f"Annotations(format={self.format!r}, videos={len(self.table.video_ids)}, "
             f"instances={self.num_instances}, classes={len(self.class_names)}, "
             f"subsets={self.subsets()})"
         )
@@ -319,7 +348,7 @@ def load_annotations(
     format: str = "auto",
     class_names: Sequence[str] | None = None,
     category_file: str | os.PathLike[str] | None = None,
-    past_duration: Literal["clip", "drop"] = "clip",
+    past_duration: PastDuration = "clip",
 ) -> Annotations:
     """Read an annotation file into :class:`Annotations`.
 
@@ -329,8 +358,8 @@ def load_annotations(
         class_names: fixes the label index (label i = ``class_names[i]``); a label outside it
             is an error. Default: the format's own class list (module docstring).
         category_file: the same, read from a file with one class name per line.
-        past_duration: ``"clip"`` instances ending after the video's end to it, or
-            ``"drop"`` them.
+        past_duration: instances past the video's end: ``"clip"`` (training targets),
+            ``"drop"``, or ``"keep"`` them as given (evaluation); see the module docstring.
 
     Returns:
         The annotations; ``report`` says what was clipped or dropped.
@@ -338,8 +367,8 @@ def load_annotations(
     Raises:
         AnnotationError: the file is malformed; the message names file, video and field.
     """
-    if past_duration not in ("clip", "drop"):
-        raise ValueError(f"past_duration must be 'clip' or 'drop', got {past_duration!r}")
+    if past_duration not in ("clip", "drop", "keep"):
+        raise ValueError(f"past_duration must be 'clip', 'drop' or 'keep', got {past_duration!r}")
     if class_names is not None and category_file is not None:
         raise ValueError("pass class_names or category_file, not both")
     path = Path(path)
@@ -370,6 +399,7 @@ def load_annotations(
 class _Tally:
     clipped: int = 0
     dropped_past: int = 0
+    kept_past: int = 0
     zero: int = 0
     duplicates: int = 0
     messages: list[str] = field(default_factory=list)
@@ -380,44 +410,38 @@ def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotati
     index = {name: i for i, name in enumerate(names)}
     tally = _Tally(messages=list(raw.messages))
     loc = Loc(raw.sources[0])
-    # One tensor per column for the whole file, split into per-video views: 3 tensor
-    # constructions instead of 3 per video (BSN ActivityNet has 19k videos).
     kept = [
         _apply_policies(v, index, names, past_duration, tally, loc) for v in raw.videos.values()
     ]
-    flat_segments = [seg for segs, _ in kept for seg in segs]
-    flat_ambiguous = [seg for v in raw.videos.values() for seg in v.ambiguous]
     counts = [len(segs) for segs, _ in kept]
     amb_counts = [len(v.ambiguous) for v in raw.videos.values()]
-    segments = torch.split(torch.tensor(flat_segments, dtype=torch.float64).view(-1, 2), counts)
-    labels = torch.split(torch.tensor([x for _, ls in kept for x in ls], dtype=torch.int64), counts)
-    ambiguous = torch.split(
-        torch.tensor(flat_ambiguous, dtype=torch.float64).view(-1, 2), amb_counts
+    video_numbers = np.arange(len(raw.videos), dtype=np.int64)
+    table = GroundTruthTable(
+        video_ids=tuple(raw.videos),
+        subsets=tuple(v.subset for v in raw.videos.values()),
+        durations=tuple(v.duration_sec for v in raw.videos.values()),
+        fps=tuple(v.fps for v in raw.videos.values()),
+        video=np.repeat(video_numbers, counts),
+        segments=np.array([s for segs, _ in kept for s in segs], dtype=np.float64).reshape(-1, 2),
+        labels=np.array([x for _, ls in kept for x in ls], dtype=np.int64),
+        ambiguous_video=np.repeat(video_numbers, amb_counts),
+        ambiguous=np.array(
+            [s for v in raw.videos.values() for s in v.ambiguous], dtype=np.float64
+        ).reshape(-1, 2),
     )
-    videos = {
-        vid: GroundTruth(
-            vid,
-            Segments(segments[i], "sec"),
-            labels[i],
-            subset=video.subset,
-            duration_sec=video.duration_sec,
-            fps=video.fps,
-            ambiguous=Segments(ambiguous[i], "sec"),
-        )
-        for i, (vid, video) in enumerate(raw.videos.items())
-    }
     subsets: dict[str, str] = {}
-    for gt in videos.values():
-        subsets.setdefault(gt.subset.lower(), gt.subset)
+    for subset in table.subsets:
+        subsets.setdefault(subset.lower(), subset)
     aliases = {r: subsets[t.lower()] for r, t in raw.aliases.items() if t.lower() in subsets}
     report = LoadReport(
         path=raw.sources[0],
         format=raw.format,
-        num_videos=len(videos),
+        num_videos=len(table.video_ids),
         num_instances=sum(counts),
         num_ambiguous=sum(amb_counts),
         clipped_past_duration=tally.clipped,
         dropped_past_duration=tally.dropped_past,
+        kept_past_duration=tally.kept_past,
         dropped_zero_length=tally.zero,
         dropped_duplicates=tally.duplicates,
         messages=tuple(tally.messages),
@@ -430,7 +454,7 @@ def _build(raw: RawFile, names: tuple[str, ...], past_duration: str) -> Annotati
             tally.clipped,
             changed - tally.clipped,
         )
-    return Annotations(", ".join(raw.sources), raw.format, names, videos, aliases, report)
+    return Annotations(", ".join(raw.sources), raw.format, names, table, aliases, report)
 
 
 def _apply_policies(
@@ -452,11 +476,15 @@ def _apply_policies(
             raise _unknown_label(inst.label, names, loc.at(video=video.video_id, item=inst.item))
         start, end = inst.start, inst.end
         what = f"{video.video_id} {inst.item} {names[label]} [{start:.3f}, {end:.3f}]"
-        if duration is not None and start >= duration:
+        if past_duration == "keep":
+            if duration is not None and end > duration:
+                tally.kept_past += 1
+                tally.messages.append(f"{what}: ends after the video end {duration:.3f}; kept")
+        elif duration is not None and start >= duration:
             tally.dropped_past += 1
             tally.messages.append(f"{what}: starts at/after the video end {duration:.3f}; dropped")
             continue
-        if duration is not None and end > duration:
+        elif duration is not None and end > duration:
             if past_duration == "drop":
                 tally.dropped_past += 1
                 tally.messages.append(f"{what}: ends after the video end {duration:.3f}; dropped")

@@ -15,6 +15,10 @@ indices, scores as float64. Writers produce the ActivityNet JSON and
 that CSV, atomically (a temporary file in the same folder, then :func:`os.replace`), so a reader
 never sees half a file. Written floats use Python's shortest round-trip ``repr``: reading a
 written file back gives bit-identical float64 tensors.
+
+:func:`read_predictions` returns a numpy :class:`~tadapt.structures.DetectionTable` (no torch:
+what ``tadapt evaluate`` uses); :func:`load_predictions` the per-video torch
+:class:`~tadapt.structures.Detections`.
 """
 
 from __future__ import annotations
@@ -25,16 +29,24 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
+from numpy.typing import NDArray
 
 from tadapt.io._formats import Loc, gc_paused, number, read_payload, text_number
 from tadapt.io.atomic import write_text_atomic
-from tadapt.structures import Detections, Segments
+from tadapt.structures.tables import DetectionTable
 
-__all__ = ["load_predictions", "write_predictions_csv", "write_predictions_json"]
+if TYPE_CHECKING:
+    from tadapt.structures import Detections
+
+__all__ = [
+    "load_predictions",
+    "read_predictions",
+    "write_predictions_csv",
+    "write_predictions_json",
+]
 
 CSV_COLUMNS: tuple[str, ...] = ("video-id", "t-start", "t-end", "label", "score")
 
@@ -68,6 +80,22 @@ def load_predictions(
     *,
     unknown_labels: Literal["error", "ignore"] = "error",
 ) -> tuple[dict[str, Detections], int]:
+    """:func:`read_predictions` as one torch :class:`Detections` per video, in file order.
+
+    Returns:
+        Detections per video in file order (videos listed with no detections are kept, empty),
+        and the number of ignored detections.
+    """
+    table, ignored = read_predictions(path, class_names, unknown_labels=unknown_labels)
+    return table.to_detections(), ignored
+
+
+def read_predictions(
+    path: str | os.PathLike[str],
+    class_names: Sequence[str],
+    *,
+    unknown_labels: Literal["error", "ignore"] = "error",
+) -> tuple[DetectionTable, int]:
     """Read detections from an ActivityNet/OpenTAD JSON, ActionFormer JSON or CSV file.
 
     Args:
@@ -77,8 +105,8 @@ def load_predictions(
             range), or ``"ignore"`` such detections and count them.
 
     Returns:
-        Detections per video in file order (videos listed with no detections are kept, empty),
-        and the number of ignored detections.
+        The detections (videos in file order; those listed with no detections are kept), and
+        the number of ignored detections.
 
     Raises:
         AnnotationError: missing keys, a malformed segment, ``end < start``, a non-finite score
@@ -92,7 +120,7 @@ def load_predictions(
     index = {name: i for i, name in enumerate(class_names)}
     ignore = unknown_labels == "ignore"
     with gc_paused():
-        data = read_payload(path)
+        data = read_payload(path, unique_keys=False)
         try:  # whole columns at once: ~10x faster than entry by entry on 10^5 detections
             columns = _csv_columns(path) if data is None else _json_columns(data)
             return _assemble(*columns, index=index, ignore=ignore)
@@ -100,7 +128,7 @@ def load_predictions(
             return _load_entrywise(path, data, index, ignore)
 
 
-_Columns = tuple[list[str], torch.Tensor, Any, Any, list[Any]]
+_Columns = tuple[list[str], NDArray[np.int64], Any, Any, list[Any]]
 
 
 def _json_columns(data: Any) -> _Columns:
@@ -136,15 +164,13 @@ def _json_columns(data: Any) -> _Columns:
                 scores += [e[score_key] for e in entries]
                 labels += [e[label_key] for e in entries]
             counts.append(len(entries))
-        # JSON numbers only: no strings, booleans or nested lists (torch would accept some)
+        # JSON numbers only: no strings, booleans or nested lists (numpy would accept some)
         types = {type(x) for seg in segments for x in seg} | {type(x) for x in scores}
     except (KeyError, TypeError, StopIteration):
         raise _Irregular from None
     if not types <= {int, float} or any(len(seg) != 2 for seg in segments):
         raise _Irregular
-    codes = torch.repeat_interleave(
-        torch.arange(len(counts)), torch.tensor(counts, dtype=torch.int64)
-    )
+    codes = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     return list(videos), codes, segments, scores, labels
 
 
@@ -165,26 +191,25 @@ def _csv_columns(path: Path) -> _Columns:
         ).reshape(-1, 3)
     except ValueError:
         raise _Irregular from None
-    table = torch.from_numpy(numbers)
-    codes = torch.tensor([order[vid] for vid in vids], dtype=torch.int64)
+    codes = np.array([order[vid] for vid in vids], dtype=np.int64)
     labels = [row[label_col].strip() for row in rows]
-    return list(order), codes, table[:, :2], table[:, 2], labels
+    return list(order), codes, numbers[:, :2], numbers[:, 2], labels
 
 
 def _assemble(
     video_ids: list[str],
-    codes: torch.Tensor,
+    codes: NDArray[np.int64],
     segments: Any,
     scores: Any,
     labels: list[Any],
     *,
     index: dict[str, int],
     ignore: bool,
-) -> tuple[dict[str, Detections], int]:
-    """Check whole columns and split them per video; :class:`_Irregular` on any problem."""
-    seg = torch.as_tensor(segments, dtype=torch.float64).reshape(-1, 2)
-    score = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
-    if not (torch.isfinite(seg).all() and torch.isfinite(score).all()):
+) -> tuple[DetectionTable, int]:
+    """Check whole columns and build the table; :class:`_Irregular` on any problem."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    score = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not (np.isfinite(seg).all() and np.isfinite(score).all()):
         raise _Irregular
     if bool((seg[:, 1] < seg[:, 0]).any()) or not {type(x) for x in labels} <= {str, int}:
         raise _Irregular
@@ -194,30 +219,17 @@ def _assemble(
         if isinstance(resolved, str) and not ignore:
             raise _Irregular
         mapping[label] = resolved if isinstance(resolved, int) else -1
-    label_t = torch.tensor([mapping[x] for x in labels], dtype=torch.int64)
-    keep = label_t >= 0
-    # a stable sort by video keeps each video's detections in file order
-    codes = codes[keep]
-    order = torch.sort(codes, stable=True).indices
-    counts = torch.bincount(codes, minlength=len(video_ids)).tolist()
-    parts = zip(
-        torch.split(seg[keep][order], counts),
-        torch.split(score[keep][order], counts),
-        torch.split(label_t[keep][order], counts),
-        strict=True,
-    )
-    detections = {
-        vid: Detections(vid, Segments(s, "sec"), sc, lab)
-        for vid, (s, sc, lab) in zip(video_ids, parts, strict=True)
-    }
-    return detections, int((~keep).sum())
+    label_arr = np.array([mapping[x] for x in labels], dtype=np.int64)
+    keep = label_arr >= 0
+    table = DetectionTable(tuple(video_ids), codes[keep], seg[keep], score[keep], label_arr[keep])
+    return table, int((~keep).sum())
 
 
 # --------------------------------------------------------------------------- entry by entry
 
 
 class _Collector:
-    """Per-video columns gathered entry by entry, turned into :class:`Detections` at the end."""
+    """Per-video columns gathered entry by entry, turned into a table at the end."""
 
     def __init__(self, index: dict[str, int], ignore: bool) -> None:
         self.index = index
@@ -250,29 +262,28 @@ class _Collector:
         scores.append(score)
         labels.append(resolved)
 
-    def detections(self) -> dict[str, Detections]:
-        """The collected detections per video, in reading order."""
-        return {
-            vid: Detections(
-                vid,
-                Segments(torch.tensor(segs, dtype=torch.float64).view(-1, 2), "sec"),
-                torch.tensor(scores, dtype=torch.float64),
-                torch.tensor(labels, dtype=torch.int64),
-            )
-            for vid, (segs, scores, labels) in self.columns.items()
-        }
+    def table(self) -> DetectionTable:
+        """The collected detections, in reading order within each video."""
+        columns = self.columns.values()
+        return DetectionTable(
+            tuple(self.columns),
+            np.repeat(np.arange(len(columns)), [len(c[1]) for c in columns]).astype(np.int64),
+            np.array([s for c in columns for s in c[0]], dtype=np.float64).reshape(-1, 2),
+            np.array([x for c in columns for x in c[1]], dtype=np.float64),
+            np.array([x for c in columns for x in c[2]], dtype=np.int64),
+        )
 
 
 def _load_entrywise(
     path: Path, data: Any, index: dict[str, int], ignore: bool
-) -> tuple[dict[str, Detections], int]:
+) -> tuple[DetectionTable, int]:
     """The reference reader: one entry at a time, raising an error that names the entry."""
     collector = _Collector(index, ignore)
     if data is None:
         _read_csv(path, collector)
     else:
         _read_json(path, data, collector)
-    return collector.detections(), collector.ignored
+    return collector.table(), collector.ignored
 
 
 def _read_json(path: Path, data: Any, collector: _Collector) -> None:
@@ -373,13 +384,13 @@ def _rows(
         vid = det.video_id
         if det.segments.unit != "sec":
             raise ValueError(f"video {vid!r}: segments must be in seconds to be written")
-        segments = det.segments.tensor.double()
-        scores = det.scores.double()
-        finite = torch.isfinite(segments).all(dim=1) & torch.isfinite(scores)
-        if not bool(finite.all()):
-            i = int((~finite).nonzero()[0])
+        segments = np.asarray(det.segments.tensor, dtype=np.float64).reshape(-1, 2)
+        scores = np.asarray(det.scores, dtype=np.float64)
+        finite = np.isfinite(segments).all(axis=1) & np.isfinite(scores)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
             raise ValueError(f"video {vid!r}: non-finite value in detection {i}")
-        labels = det.labels.tolist()
+        labels = np.asarray(det.labels).tolist()
         if labels and not 0 <= min(labels) <= max(labels) < len(class_names):
             bad = next(x for x in labels if not 0 <= x < len(class_names))
             raise ValueError(f"video {vid!r}: label {bad} outside 0..{len(class_names) - 1}")

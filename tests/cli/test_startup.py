@@ -1,0 +1,64 @@
+"""Commands that need no model start without importing torch (it alone takes seconds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# runs the command in-process, then reports whether torch was imported
+_DRIVER = """
+import json, sys
+from tadapt.cli.main import main
+try:
+    rc = main(sys.argv[1:])
+except SystemExit as exit:  # --help exits through argparse
+    rc = exit.code
+print(json.dumps({"rc": rc, "torch": "torch" in sys.modules}))
+"""
+
+
+def _run(*argv: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", _DRIVER, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.stdout.strip(), done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"]])
+def test_help_does_not_import_torch(argv):
+    assert _run(*argv) == {"rc": 0, "torch": False}
+
+
+@pytest.mark.data
+def test_evaluate_does_not_import_torch(real_data: Path, tmp_path: Path):
+    gt_path = real_data / "thumos14" / "thumos14_actionformer.json"
+    database = json.loads(gt_path.read_text())["database"]
+    results = {
+        vid: [
+            {"segment": a["segment"], "label": a["label"], "score": 0.5}
+            for a in video["annotations"]
+        ]
+        for vid, video in database.items()
+        if video["subset"] == "Test"
+    }
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"results": results}))
+    out = tmp_path / "report.json"
+    argv = ["evaluate", "--gt", str(gt_path), "--pred", str(pred), "--split", "test"]
+    assert _run(*argv, "--out", str(out)) == {"rc": 0, "torch": False}
+    assert json.loads(out.read_text())["average_mAP"] == pytest.approx(1.0)
+
+
+def test_a_model_command_still_imports_torch(tmp_path: Path):
+    """The driver can see torch: a command that builds models imports it."""
+    assert _run("list", "backbones")["torch"] is True
