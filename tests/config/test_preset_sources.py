@@ -184,6 +184,8 @@ LOFI_ANET_S = {
         "every": "epoch",
         "cycle_batches": 16,
         "levels": "",
+        "temporal_drop": "snippets",  # LoFi's T-LoFi drops whole snippets
+        "tolerance": 0.05,  # ours: how far a level's whole-patch reduction may miss the budget
     },
 }
 del LOFI_ANET_S["model.adapter.blocks"], LOFI_ANET_S["model.adapter.ratio"]
