@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +37,7 @@ __all__ = [
     "extract_features",
     "extract_video_features",
     "snippet_starts",
+    "write_video_features",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -173,14 +174,64 @@ def extract_features(
     Raises:
         DataError: ``video_dir`` is not a folder.
     """
+    backbone.eval()
+    return write_video_features(
+        video_ids,
+        video_dir,
+        out_dir,
+        lambda reader: extract_video_features(
+            backbone,
+            reader,
+            transform,
+            snippet_frames=snippet_frames,
+            feat_stride=feat_stride,
+            frame_stride=frame_stride,
+            batch_snippets=batch_snippets,
+            precision=precision,
+            device=device,
+        ),
+        exts=exts,
+        short_side=short_side,
+        progress=progress,
+    )
+
+
+def write_video_features(
+    video_ids: Iterable[str],
+    video_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    encode: Callable[[VideoReader], np.ndarray],
+    *,
+    exts: tuple[str, ...] = (".mp4",),
+    prefix: str = "",
+    short_side: int | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Write ``out_dir/<video_id>.npy`` = ``encode(reader)`` for every video, resumably.
+
+    Videos whose output exists are skipped; a video that cannot be decoded is reported in
+    :attr:`ExtractionReport.failed` and the run goes on (no file is written for it); each file
+    is written atomically.
+
+    Args:
+        video_ids: the videos to encode.
+        video_dir: folder holding ``prefix + video_id + ext`` (searched recursively).
+        out_dir: where the features go.
+        encode: an opened video -> its ``(T, C)`` float32 features.
+        exts: video file extensions, in order of preference.
+        prefix: file-name prefix before the video id (ActivityNet: ``v_``).
+        short_side: decode straight to this shorter side.
+        progress: show a progress bar.
+
+    Raises:
+        DataError: ``video_dir`` is not a folder.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ids = list(video_ids)
-    found, missing = find_files(video_dir, ids, exts=exts)
+    found, missing = find_files(video_dir, list(video_ids), exts=exts, prefix=prefix)
     report = ExtractionReport(missing=missing)
     if missing:
         _logger.warning("%d videos have no file in %s", len(missing), video_dir)
-    backbone.eval()
     for vid in tqdm(list(found), desc="extract", unit="video", disable=not progress):
         target = out / f"{vid}.npy"
         if target.exists():
@@ -188,17 +239,7 @@ def extract_features(
             continue
         try:
             with VideoReader(found[vid], short_side=short_side) as reader:
-                feats = extract_video_features(
-                    backbone,
-                    reader,
-                    transform,
-                    snippet_frames=snippet_frames,
-                    feat_stride=feat_stride,
-                    frame_stride=frame_stride,
-                    batch_snippets=batch_snippets,
-                    precision=precision,
-                    device=device,
-                )
+                feats = encode(reader)
         except (VideoError, DataError) as err:
             _logger.warning("skipping %s: %s", vid, err)
             report.failed[vid] = str(err)

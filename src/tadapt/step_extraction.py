@@ -19,26 +19,20 @@ encoded a few at a time to bound memory. Only steps whose frames all exist are w
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from tadapt.backbones import autocast_context
-from tadapt.data.base import DataError, find_files
 from tadapt.data.sampling import num_grid_positions, uniform_frame_indices
 from tadapt.data.transforms import ClipTransform
 from tadapt.detection import BackboneFeatures
-from tadapt.extraction import ExtractionReport
-from tadapt.io import VideoError, VideoReader, atomic_path
+from tadapt.extraction import ExtractionReport, write_video_features
+from tadapt.io import VideoReader
 
 __all__ = ["extract_step_features", "extract_video_step_features", "sampled_frame_indices"]
-
-_logger = logging.getLogger(__name__)
 
 
 def sampled_frame_indices(
@@ -154,37 +148,29 @@ def extract_step_features(
     Raises:
         DataError: ``video_dir`` is not a folder.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    found, missing = find_files(video_dir, list(video_ids), exts=exts, prefix=prefix)
-    report = ExtractionReport(missing=missing)
-    if missing:
-        _logger.warning("%d videos have no file in %s", len(missing), video_dir)
     extractor.eval()
-    for vid in tqdm(list(found), desc="extract", unit="video", disable=not progress):
-        target = out / f"{vid}.npy"
-        if target.exists():
-            report.skipped.append(vid)
-            continue
-        try:
-            with VideoReader(found[vid], short_side=short_side) as reader:
-                indices = sampled_frame_indices(
-                    reader.info.num_frames, resize_length=resize_length, frame_stride=frame_stride
-                )
-                feats = extract_video_step_features(
-                    extractor,
-                    reader,
-                    transform,
-                    indices,
-                    chunks_per_pass=chunks_per_pass,
-                    precision=precision,
-                    device=device,
-                )
-        except (VideoError, DataError) as err:
-            _logger.warning("skipping %s: %s", vid, err)
-            report.failed[vid] = str(err)
-            continue
-        with atomic_path(target) as tmp, tmp.open("wb") as handle:
-            np.save(handle, feats)
-        report.written.append(vid)
-    return report
+
+    def encode(reader: VideoReader) -> np.ndarray:
+        indices = sampled_frame_indices(
+            reader.info.num_frames, resize_length=resize_length, frame_stride=frame_stride
+        )
+        return extract_video_step_features(
+            extractor,
+            reader,
+            transform,
+            indices,
+            chunks_per_pass=chunks_per_pass,
+            precision=precision,
+            device=device,
+        )
+
+    return write_video_features(
+        video_ids,
+        video_dir,
+        out_dir,
+        encode,
+        exts=exts,
+        prefix=prefix,
+        short_side=short_side,
+        progress=progress,
+    )

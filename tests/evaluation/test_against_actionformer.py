@@ -8,9 +8,6 @@ peer's unstable sort cannot reorder ties.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,21 +18,6 @@ from frames import (
     thumos_csv_frame,
 )
 from tadapt.evaluation import evaluate_detections
-
-PEER = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/reference/actionformer-1.5.0/actionformer/utils/metrics.py"
-)
-
-
-@pytest.fixture(scope="module")
-def peer_metrics():
-    if not PEER.is_file():
-        pytest.fail(f"reference evaluator missing at {PEER}: run `make test` (it downloads it)")
-    spec = importlib.util.spec_from_file_location("actionformer_metrics", PEER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.data

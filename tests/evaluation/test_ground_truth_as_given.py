@@ -7,10 +7,8 @@ ground truth and a prediction file and computes mAP, with no clipping at the vid
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,22 +20,8 @@ from tadapt.evaluation import evaluate_detections, tiou_thresholds_for
 from tadapt.io import load_annotations, load_blocked_videos, write_predictions_json
 from tadapt.structures import Detections, GroundTruth, Segments
 
-PEER = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/reference/actionformer-1.5.0/actionformer/utils/metrics.py"
-)
 # the THUMOS-14 test videos with instances past their duration (26 in all)
 PAST_END = ("video_test_0000270", "video_test_0000814", "video_test_0001081")
-
-
-@pytest.fixture(scope="module")
-def peer_metrics():
-    if not PEER.is_file():
-        pytest.fail(f"reference evaluator missing at {PEER}: run `make test` (it downloads it)")
-    spec = importlib.util.spec_from_file_location("actionformer_metrics_e2e", PEER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _random_predictions(database: dict, subset: str, num: int, seed: int) -> dict:
