@@ -34,9 +34,21 @@ def _run(*argv: str) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"]])
-def test_help_does_not_import_torch(argv):
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["evaluate", "--help"], ["list", "presets"], ["check-data", "--help"]]
+)
+def test_commands_without_a_model_do_not_import_torch(argv):
     assert _run(*argv) == {"rc": 0, "torch": False}
+
+
+def test_loading_a_preset_does_not_import_torch():
+    code = (
+        "import sys; from tadapt.config import load_config; "
+        "c = load_config('losa_thumos14_videomaev2_g_768x1_224'); "
+        "print(c.model.adapter.losa.num_heads, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["4", "False"]
 
 
 @pytest.mark.data
@@ -59,6 +71,10 @@ def test_evaluate_does_not_import_torch(real_data: Path, tmp_path: Path):
     assert json.loads(out.read_text())["average_mAP"] == pytest.approx(1.0)
 
 
-def test_a_model_command_still_imports_torch(tmp_path: Path):
-    """The driver can see torch: a command that builds models imports it."""
-    assert _run("list", "backbones")["torch"] is True
+@pytest.mark.parametrize("kind", ["backbones", "strategies"])
+def test_listing_models_still_imports_torch(kind: str):
+    """The driver can see torch: backbones are built to count parameters.
+
+    Strategies are registered beside their torch modules.
+    """
+    assert _run("list", kind)["torch"] is True

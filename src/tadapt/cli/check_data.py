@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tadapt.data.check import check_dataset
-
 __all__ = ["add_parser", "run"]
 
 
@@ -62,6 +60,8 @@ def add_parser(
 
 def run(args: argparse.Namespace) -> int:
     """Check the dataset, print the table; 0 when clean, 1 when problems were found."""
+    from tadapt.data.check import check_dataset  # decoding into tensors imports torch
+
     report = check_dataset(
         args.annotations,
         videos=args.videos,

@@ -11,10 +11,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-import torch
-
-from tadapt.adapters import get_strategy, list_strategies
-from tadapt.backbones import create_backbone, list_backbones, list_pretrained_cfgs
 from tadapt.config import list_presets, preset_path
 
 __all__ = ["add_parser", "backbone_rows", "run"]
@@ -22,6 +18,10 @@ __all__ = ["add_parser", "backbone_rows", "run"]
 
 def backbone_rows() -> list[list[str]]:
     """One table row per backbone: name, dim, depth, heads, patch, params (M), weight tags."""
+    import torch  # the backbones are built (on the meta device) to count their parameters
+
+    from tadapt.backbones import create_backbone, list_backbones, list_pretrained_cfgs
+
     rows = []
     for name in list_backbones():
         with torch.device("meta"):
@@ -65,6 +65,8 @@ def _list_presets() -> None:
 
 
 def _list_strategies() -> None:
+    from tadapt.adapters import get_strategy, list_strategies  # the registry holds torch modules
+
     rows = []
     for name in list_strategies():
         strategy = get_strategy(name)

@@ -2,8 +2,14 @@
 
 Read only by :mod:`tadapt.cli`, which turns a config into objects and passes plain arguments to
 their constructors; nothing below the command line imports this package.
+
+``resolve`` is imported on first use: it checks names against the strategy registry and the
+augmentations, which import torch, while loading and listing presets need none.
 """
 
+from typing import TYPE_CHECKING
+
+from tadapt._lazy import lazy_attributes
 from tadapt.config.loading import (
     ConfigError,
     apply_overrides,
@@ -14,7 +20,6 @@ from tadapt.config.loading import (
     preset_path,
     save_config,
 )
-from tadapt.config.resolving import resolve
 from tadapt.config.schema import (
     AdapterConfig,
     BackboneConfig,
@@ -33,6 +38,9 @@ from tadapt.config.schema import (
     SyntheticVideoDataConfig,
     TrainConfig,
 )
+
+if TYPE_CHECKING:
+    from tadapt.config.resolving import resolve
 
 __all__ = [
     "AdapterConfig",
@@ -61,3 +69,5 @@ __all__ = [
     "resolve",
     "save_config",
 ]
+
+__getattr__ = lazy_attributes(__name__, {"resolve": "tadapt.config.resolving"})

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tadapt.adapters.losa import LoSAOptions
+from tadapt.adapters.losa_options import LoSAOptions
 
 __all__ = [
     "AdapterConfig",
