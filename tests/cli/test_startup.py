@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from real_data import real_file
+from tadapt.io.decoder import probe_video
 
 # runs the command in-process, then reports whether torch was imported
 _DRIVER = """
@@ -69,6 +73,47 @@ def test_evaluate_does_not_import_torch(real_data: Path, tmp_path: Path):
     argv = ["evaluate", "--gt", str(gt_path), "--pred", str(pred), "--split", "test"]
     assert _run(*argv, "--out", str(out)) == {"rc": 0, "torch": False}
     assert json.loads(out.read_text())["average_mAP"] == pytest.approx(1.0)
+
+
+def _clip_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """The real clips linked into a folder, and an annotation file with their true durations."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    database = {}
+    for name in ("kinetics_clip_300f.mp4", "clip_164f.avi", "clip_32f.mp4"):
+        (videos / name).symlink_to(real_file(f"videos/{name}"))
+        duration = probe_video(videos / name).duration_sec
+        database[Path(name).stem] = {
+            "subset": "validation",
+            "duration": duration,
+            "annotations": [{"label": "A", "segment": [0.1, duration / 2]}],
+        }
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps({"version": "t", "database": database}))
+    return annotations, videos
+
+
+@pytest.mark.data
+def test_check_data_on_videos_does_not_import_torch(tmp_path: Path):
+    annotations, videos = _clip_dataset(tmp_path)
+    argv = ["check-data", "--annotations", str(annotations), "--videos", str(videos)]
+    # decodes each clip's first and last frame (clip_164f.avi is read sequentially)
+    assert _run(*argv, "--ext", ".mp4,.avi") == {"rc": 0, "torch": False}
+    # a video without a file is a problem found (rc 1), still without torch
+    assert _run(*argv) == {"rc": 1, "torch": False}
+
+
+@pytest.mark.data
+def test_check_data_on_features_does_not_import_torch(tmp_path: Path):
+    annotations, _ = _clip_dataset(tmp_path)
+    features = tmp_path / "features"
+    features.mkdir()
+    for i, vid in enumerate(json.loads(annotations.read_text())["database"]):
+        np.save(features / f"{vid}.npy", np.zeros((5 + i, 8), np.float32))
+    argv = ["check-data", "--annotations", str(annotations), "--features", str(features)]
+    assert _run(*argv) == {"rc": 0, "torch": False}
+    np.save(features / "clip_32f.npy", np.zeros((4, 16), np.float32))  # channel mismatch
+    assert _run(*argv) == {"rc": 1, "torch": False}
 
 
 @pytest.mark.parametrize("kind", ["backbones", "strategies"])

@@ -143,6 +143,21 @@ def test_feature_folder_checks(tmp_path: Path) -> None:
     assert _cli("--annotations", str(ann), "--features", str(feats)) == 1
 
 
+def test_pt_feature_folder_checks(tmp_path: Path) -> None:
+    import torch
+
+    ann = _annotations(tmp_path / "ann.json", {f"v{i}": (10.0, "train") for i in range(3)})
+    feats = tmp_path / "feats"
+    feats.mkdir()
+    torch.save(torch.ones(70, 16, dtype=torch.bfloat16), feats / "v0.pt")  # no numpy bfloat16
+    torch.save(torch.zeros(70, 16), feats / "v1.pt")
+    torch.save({"feats": torch.zeros(70, 16)}, feats / "v2.pt")
+    report = check_dataset(ann, features=feats, feature_ext=".pt")
+    assert {c.video_id: c.problem for c in report.problems} == {"v2": "unreadable_features"}
+    assert "expected a tensor" in report.problems[0].detail
+    assert (report.checks[0].length, report.checks[0].channels) == (70, 16)
+
+
 def test_duration_tolerance_is_the_smaller_of_1s_and_2_percent() -> None:
     assert not _mismatch(100.0, 100.9, 1.0, 0.02)
     assert _mismatch(100.0, 101.1, 1.0, 0.02)  # > 1 s although < 2 %

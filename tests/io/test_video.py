@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from real_data import real_file
-from tadapt.io import video
+from tadapt.io import decoder
 from tadapt.io.video import VideoError, VideoReader, probe_video, uniform_indices
 
 CLIPS = ["kinetics_clip_300f.mp4", "clip_164f.avi", "clip_32f.mp4"]
@@ -160,7 +160,7 @@ def test_disorder_found_after_the_probe_falls_back_to_sequential(
     # only met while reading, which must switch the reader to counting frames
     path = tmp_path / "clip.avi"  # a new path: a fresh index
     shutil.copyfile(_clip("clip_164f.avi"), path)
-    monkeypatch.setattr(video, "_CHECK_FRAMES", 2)
+    monkeypatch.setattr(decoder, "_CHECK_FRAMES", 2)
     ref = _sequential(_clip("clip_164f.avi"))
     with VideoReader(path) as reader:
         np.testing.assert_array_equal(

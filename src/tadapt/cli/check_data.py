@@ -60,7 +60,7 @@ def add_parser(
 
 def run(args: argparse.Namespace) -> int:
     """Check the dataset, print the table; 0 when clean, 1 when problems were found."""
-    from tadapt.data.check import check_dataset  # decoding into tensors imports torch
+    from tadapt.data.check import check_dataset  # PyAV and the annotation readers
 
     report = check_dataset(
         args.annotations,

@@ -10,47 +10,84 @@
   ``DistributedSampler``.
 * :func:`check_dataset`: missing / undecodable / mismatched videos, before training.
 * :func:`generate_synthetic_dataset`: real ``.mp4`` videos of motion classes + annotations.
+
+The names are imported on first use, so ``tadapt check-data`` (and anything else that needs
+only :func:`check_dataset`, :func:`find_files` or :class:`DataError`) runs without torch.
 """
 
-from tadapt.data.base import DataError, OnError, TADDataset, find_files, item_generator
-from tadapt.data.check import DataCheckReport, VideoCheck, check_dataset
-from tadapt.data.feature_dataset import FeatureDataset, feature_length, load_features
-from tadapt.data.loader import build_loader, seed_worker, set_epoch
-from tadapt.data.rand_augment import RAND_AUGMENT_OPS, RandAugment
-from tadapt.data.sampling import (
-    RandomTruncation,
-    Resize,
-    SlidingWindows,
-    Truncation,
-    Window,
-    num_grid_positions,
-    random_truncation,
-    sliding_windows,
-    uniform_frame_indices,
-    window_frame_indices,
-)
-from tadapt.data.synthetic import (
-    MOTION_CLASSES,
-    SyntheticConfig,
-    ensure_synthetic_dataset,
-    generate_synthetic_dataset,
-)
-from tadapt.data.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    CenterCrop,
-    ClipTransform,
-    ColorJitter,
-    Compose,
-    Normalize,
-    RandomHorizontalFlip,
-    RandomResizedCrop,
-    ResizeShortSide,
-    ToFloatClip,
-    eval_transforms,
-    train_transforms,
-)
-from tadapt.data.video_dataset import FrameSource, VideoDataset, VideoMeta
+from typing import TYPE_CHECKING
+
+from tadapt._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from tadapt.data.base import (
+        OnError,
+        TADDataset,
+        item_generator,
+    )
+    from tadapt.data.check import (
+        DataCheckReport,
+        VideoCheck,
+        check_dataset,
+    )
+    from tadapt.data.feature_dataset import (
+        FeatureDataset,
+        load_features,
+    )
+    from tadapt.data.feature_files import (
+        feature_length,
+    )
+    from tadapt.data.files import (
+        DataError,
+        find_files,
+    )
+    from tadapt.data.loader import (
+        build_loader,
+        seed_worker,
+        set_epoch,
+    )
+    from tadapt.data.rand_augment import (
+        RAND_AUGMENT_OPS,
+        RandAugment,
+    )
+    from tadapt.data.sampling import (
+        RandomTruncation,
+        Resize,
+        SlidingWindows,
+        Truncation,
+        Window,
+        num_grid_positions,
+        random_truncation,
+        sliding_windows,
+        uniform_frame_indices,
+        window_frame_indices,
+    )
+    from tadapt.data.synthetic import (
+        MOTION_CLASSES,
+        SyntheticConfig,
+        ensure_synthetic_dataset,
+        generate_synthetic_dataset,
+    )
+    from tadapt.data.transforms import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        CenterCrop,
+        ClipTransform,
+        ColorJitter,
+        Compose,
+        Normalize,
+        RandomHorizontalFlip,
+        RandomResizedCrop,
+        ResizeShortSide,
+        ToFloatClip,
+        eval_transforms,
+        train_transforms,
+    )
+    from tadapt.data.video_dataset import (
+        FrameSource,
+        VideoDataset,
+        VideoMeta,
+    )
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -100,3 +137,55 @@ __all__ = [
     "uniform_frame_indices",
     "window_frame_indices",
 ]
+
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "CenterCrop": "tadapt.data.transforms",
+        "ClipTransform": "tadapt.data.transforms",
+        "ColorJitter": "tadapt.data.transforms",
+        "Compose": "tadapt.data.transforms",
+        "DataCheckReport": "tadapt.data.check",
+        "DataError": "tadapt.data.files",
+        "FeatureDataset": "tadapt.data.feature_dataset",
+        "FrameSource": "tadapt.data.video_dataset",
+        "IMAGENET_MEAN": "tadapt.data.transforms",
+        "IMAGENET_STD": "tadapt.data.transforms",
+        "MOTION_CLASSES": "tadapt.data.synthetic",
+        "Normalize": "tadapt.data.transforms",
+        "OnError": "tadapt.data.base",
+        "RAND_AUGMENT_OPS": "tadapt.data.rand_augment",
+        "RandAugment": "tadapt.data.rand_augment",
+        "RandomHorizontalFlip": "tadapt.data.transforms",
+        "RandomResizedCrop": "tadapt.data.transforms",
+        "RandomTruncation": "tadapt.data.sampling",
+        "Resize": "tadapt.data.sampling",
+        "ResizeShortSide": "tadapt.data.transforms",
+        "SlidingWindows": "tadapt.data.sampling",
+        "SyntheticConfig": "tadapt.data.synthetic",
+        "TADDataset": "tadapt.data.base",
+        "ToFloatClip": "tadapt.data.transforms",
+        "Truncation": "tadapt.data.sampling",
+        "VideoCheck": "tadapt.data.check",
+        "VideoDataset": "tadapt.data.video_dataset",
+        "VideoMeta": "tadapt.data.video_dataset",
+        "Window": "tadapt.data.sampling",
+        "build_loader": "tadapt.data.loader",
+        "check_dataset": "tadapt.data.check",
+        "ensure_synthetic_dataset": "tadapt.data.synthetic",
+        "eval_transforms": "tadapt.data.transforms",
+        "feature_length": "tadapt.data.feature_files",
+        "find_files": "tadapt.data.files",
+        "generate_synthetic_dataset": "tadapt.data.synthetic",
+        "item_generator": "tadapt.data.base",
+        "load_features": "tadapt.data.feature_dataset",
+        "num_grid_positions": "tadapt.data.sampling",
+        "random_truncation": "tadapt.data.sampling",
+        "seed_worker": "tadapt.data.loader",
+        "set_epoch": "tadapt.data.loader",
+        "sliding_windows": "tadapt.data.sampling",
+        "train_transforms": "tadapt.data.transforms",
+        "uniform_frame_indices": "tadapt.data.sampling",
+        "window_frame_indices": "tadapt.data.sampling",
+    },
+)

@@ -17,6 +17,8 @@ looks at every video of an annotation file (or one split of it) up front:
 It also reports frame rates (how many videos at each fps) and the annotation file's
 :class:`~tadapt.io.LoadReport` (clipped / dropped instances), which are information, not
 problems.
+
+Nothing here imports torch (``.pt`` feature files aside): checking a dataset needs no model.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from tadapt.data.base import DataError, find_files
-from tadapt.data.feature_dataset import load_features
+import numpy as np
+
+from tadapt.data.feature_files import read_feature_array
+from tadapt.data.files import DataError, find_files
 from tadapt.io import Annotations, LoadReport, load_annotations
-from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video
+from tadapt.io.decoder import VideoDecoder, VideoError, VideoInfo, probe_video
 
 __all__ = ["DataCheckReport", "VideoCheck", "check_dataset"]
 
@@ -159,8 +163,8 @@ def _check_video(
     try:
         info = probe(path)
         if decode:
-            with VideoReader(path) as reader:
-                reader.read_frames(sorted({0, info.num_frames - 1}))
+            with VideoDecoder(path) as decoder:
+                decoder.read_arrays(sorted({0, info.num_frames - 1}))
     except (VideoError, OSError) as exc:
         return VideoCheck(vid, path, "undecodable", str(exc), annotated)
     problem: Problem | None = None
@@ -179,7 +183,7 @@ def _check_video(
 
 def _check_features(vid: str, path: Path, annotated: float | None) -> VideoCheck:
     try:
-        feats = load_features(path)
+        feats = read_feature_array(path)
     except DataError as exc:
         return VideoCheck(vid, path, "unreadable_features", str(exc), annotated)
     t, c = feats.shape
@@ -235,10 +239,12 @@ def check_dataset(
     chosen = loaded.split(split) if split is not None else loaded
     folder = Path(videos if videos is not None else features)  # type: ignore[arg-type]
     ext_list = exts if videos is not None else (feature_ext,)
-    found, _ = find_files(folder, chosen.videos, exts=ext_list, prefix=prefix)
+    table = chosen.table  # numpy columns: ``chosen.videos`` would build torch ground truth
+    durations = dict(zip(table.video_ids, table.durations, strict=True))
+    found, _ = find_files(folder, table.video_ids, exts=ext_list, prefix=prefix)
 
     def one(vid: str) -> VideoCheck:
-        annotated = chosen.videos[vid].duration_sec
+        annotated = durations[vid]
         if vid not in found:
             names = "/".join(ext_list) if isinstance(ext_list, tuple | list) else ext_list
             return VideoCheck(vid, None, "missing", f"no {prefix}{vid}[{names}]", annotated)
@@ -255,16 +261,17 @@ def check_dataset(
         )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        checks = list(pool.map(one, chosen.videos))
+        checks = list(pool.map(one, table.video_ids))
     if features is not None:
         checks = _flag_channels(checks)
+    per_video = np.bincount(table.video, minlength=len(table.video_ids))
     return DataCheckReport(
         annotations=loaded.report,
         split=subset,
         folder=folder,
         kind="videos" if videos is not None else "features",
         checks=tuple(checks),
-        no_instances=tuple(v for v, gt in chosen.videos.items() if len(gt) == 0),
+        no_instances=tuple(v for v, n in zip(table.video_ids, per_video, strict=True) if n == 0),
     )
 
 

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from tadapt.data.base import DataError, OnError, TADDataset, find_files, wrap_error
+from tadapt.data.feature_files import feature_length, read_feature_array
 from tadapt.data.sampling import (
     RandomTruncation,
     SlidingWindows,
@@ -42,13 +42,6 @@ __all__ = ["FeatureDataset", "feature_length", "load_features"]
 
 logger = logging.getLogger(__name__)
 
-_FEATURE_EXTS = (".npy", ".pt")
-
-
-def _check_ext(path: Path) -> None:
-    if path.suffix.lower() not in _FEATURE_EXTS:
-        raise DataError(f"{path}: unsupported feature file type; use one of {_FEATURE_EXTS}")
-
 
 def load_features(path: str | os.PathLike[str]) -> torch.Tensor:
     """Read a ``(T, C)`` feature file (``.npy`` array or ``.pt`` tensor) as float32.
@@ -56,38 +49,7 @@ def load_features(path: str | os.PathLike[str]) -> torch.Tensor:
     Raises:
         DataError: unreadable file, not 2-D, or empty; the message names the file.
     """
-    path = Path(path)
-    _check_ext(path)
-    try:
-        if path.suffix.lower() == ".npy":
-            feats = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(loaded, torch.Tensor):
-                raise DataError(f"{path}: expected a tensor, found {type(loaded).__name__}")
-            feats = loaded
-    except (OSError, ValueError, RuntimeError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot read features ({exc})") from exc
-    if feats.dim() != 2 or feats.shape[0] < 1:
-        raise DataError(f"{path}: features must be (T, C) with T >= 1, got {tuple(feats.shape)}")
-    return feats.to(torch.float32)
-
-
-def feature_length(path: str | os.PathLike[str]) -> int:
-    """``T`` of a feature file (``.npy``: from the header, without reading the data)."""
-    path = Path(path)
-    _check_ext(path)
-    if path.suffix.lower() == ".npy":
-        try:
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read features ({exc})") from exc
-        if len(shape) != 2 or shape[0] < 1:
-            raise DataError(f"{path}: features must be (T, C) with T >= 1, got {shape}")
-        return int(shape[0])
-    return int(load_features(path).shape[0])
+    return torch.from_numpy(read_feature_array(path))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Reading and writing annotation and prediction files (see :mod:`tadapt.io.annotations`).
 
-Video reading (PyAV, torch) is imported on first use, so reading annotations and predictions
-does not import torch.
+Video reading (PyAV) is imported on first use, so reading annotations and predictions stays
+cheap; only :class:`VideoReader` and :func:`uniform_indices` (tensors) import torch.
 """
 
 from typing import TYPE_CHECKING
@@ -27,8 +27,9 @@ from tadapt.io.predictions import (
 )
 
 if TYPE_CHECKING:
+    from tadapt.io.decoder import VideoDecoder, VideoError, VideoInfo, probe_video
     from tadapt.io.frame_cache import FrameCache
-    from tadapt.io.video import VideoError, VideoInfo, VideoReader, probe_video, uniform_indices
+    from tadapt.io.video import VideoReader, uniform_indices
 
 __all__ = [
     "FORMATS",
@@ -38,6 +39,7 @@ __all__ = [
     "FrameCache",
     "LoadReport",
     "PastDuration",
+    "VideoDecoder",
     "VideoError",
     "VideoInfo",
     "VideoReader",
@@ -58,10 +60,11 @@ __getattr__ = lazy_attributes(
     __name__,
     {
         "FrameCache": "tadapt.io.frame_cache",
-        "VideoError": "tadapt.io.video",
-        "VideoInfo": "tadapt.io.video",
+        "VideoDecoder": "tadapt.io.decoder",
+        "VideoError": "tadapt.io.decoder",
+        "VideoInfo": "tadapt.io.decoder",
         "VideoReader": "tadapt.io.video",
-        "probe_video": "tadapt.io.video",
+        "probe_video": "tadapt.io.decoder",
         "uniform_indices": "tadapt.io.video",
     },
 )

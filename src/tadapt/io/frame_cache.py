@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from tadapt.io.atomic import atomic_path, write_text_atomic
-from tadapt.io.video import VideoError, VideoInfo, VideoReader, stat_video
+from tadapt.io.decoder import VideoDecoder, VideoError, VideoInfo, stat_video
 
 __all__ = ["FORMAT_VERSION", "FrameCache"]
 
@@ -102,8 +102,8 @@ class FrameCache:
         """All frames of ``path`` at ``short_side``, decoding them into the cache if needed.
 
         Returns:
-            read-only memory map ``(N, H, W, 3)`` uint8, the frames :class:`VideoReader`
-            would return (resized, rotated upright).
+            read-only memory map ``(N, H, W, 3)`` uint8, the frames
+            :class:`~tadapt.io.video.VideoReader` would return (resized, rotated upright).
 
         Raises:
             VideoError: the video is missing or cannot be decoded completely.
@@ -187,7 +187,7 @@ class FrameCache:
     def _fill(self, name: str, key: dict[str, Any], path: str, short_side: int | None) -> None:
         """Decode ``path`` into the entry ``name`` (the caller holds its lock)."""
         start = time.perf_counter()
-        with VideoReader(path, short_side=short_side) as reader:
+        with VideoDecoder(path, short_side=short_side) as reader:
             shape = (reader.info.num_frames, *reader.output_size, 3)
             # the memmap writer needs a name ending in .npy; readable by all (shared caches)
             with atomic_path(self.root / f"{name}.npy", suffix=".tmp.npy") as tmp:

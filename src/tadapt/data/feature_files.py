@@ -1,0 +1,72 @@
+"""Reading one ``(T, C)`` feature file (``.npy`` array or ``.pt`` tensor) as a numpy array.
+
+Torch is imported only for ``.pt`` files, so ``tadapt check-data --features`` on ``.npy``
+features runs without it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tadapt.data.files import DataError
+
+__all__ = ["FEATURE_EXTS", "feature_length", "read_feature_array"]
+
+FEATURE_EXTS = (".npy", ".pt")
+
+
+def _check_ext(path: Path) -> None:
+    if path.suffix.lower() not in FEATURE_EXTS:
+        raise DataError(f"{path}: unsupported feature file type; use one of {FEATURE_EXTS}")
+
+
+def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
+    if len(shape) != 2 or shape[0] < 1:
+        raise DataError(f"{path}: features must be (T, C) with T >= 1, got {shape}")
+
+
+def _read_pt(path: Path) -> np.ndarray:
+    import torch  # only .pt files need it
+
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(loaded, torch.Tensor):
+        raise DataError(f"{path}: expected a tensor, found {type(loaded).__name__}")
+    return loaded.detach().to(torch.float32).numpy()
+
+
+def read_feature_array(path: str | os.PathLike[str]) -> np.ndarray:
+    """A ``(T, C)`` feature file as a float32 array.
+
+    Raises:
+        DataError: unreadable file, not 2-D, or empty; the message names the file.
+    """
+    path = Path(path)
+    _check_ext(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            feats: np.ndarray = np.load(path, allow_pickle=False)
+        else:
+            feats = _read_pt(path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot read features ({exc})") from exc
+    _check_shape(path, tuple(feats.shape))
+    return feats.astype(np.float32, copy=False)
+
+
+def feature_length(path: str | os.PathLike[str]) -> int:
+    """``T`` of a feature file (``.npy``: from the header, without reading the data)."""
+    path = Path(path)
+    _check_ext(path)
+    if path.suffix.lower() != ".npy":
+        return int(read_feature_array(path).shape[0])
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read features ({exc})") from exc
+    _check_shape(path, tuple(shape))
+    return int(shape[0])
