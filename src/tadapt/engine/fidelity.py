@@ -331,9 +331,9 @@ class FidelitySchedule:
                 the nearest square frame sizes at which every level fits.
         """
         for level in self.levels:
-            real = level_reduction(level, height, width, patch_size)
-            if abs(real - self.budget) <= self.tolerance * self.budget:
+            if self._fits(level, height, width, patch_size):
                 continue
+            real = level_reduction(level, height, width, patch_size)
             size = reduced_frame_size(height, width, level, patch_size)
             sizes = self._fitting_sizes(max(height, width), patch_size)
             hint = (
@@ -354,13 +354,14 @@ class FidelitySchedule:
         fits = [
             side
             for side in candidates
-            if all(
-                abs(level_reduction(level, side, side, patch_size) - self.budget)
-                <= self.tolerance * self.budget
-                for level in self.levels
-            )
+            if all(self._fits(level, side, side, patch_size) for level in self.levels)
         ]
         return sorted(sorted(fits, key=lambda side: abs(side - size))[:count])
+
+    def _fits(self, level: FidelityLevel, height: int, width: int, patch_size: int) -> bool:
+        """Whether ``level``'s real reduction at this frame size is within the tolerance."""
+        real = level_reduction(level, height, width, patch_size)
+        return abs(real - self.budget) <= self.tolerance * self.budget
 
 
 def _reduced_size(size: int, spatial: float, patch_size: int) -> int:
