@@ -26,6 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from tadapt.cli.experiment import (
     build_model,
     check_split_overlap,
@@ -140,12 +142,25 @@ def head_config(
     )
 
 
-def _extractor(config: ExperimentConfig, checkpoint_path: Path) -> BackboneFeatures:
-    """Stage 1's feature extractor with its trained (or EMA) weights."""
-    checkpoint = load_checkpoint(checkpoint_path)
-    model = build_model(config)
-    use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
-    model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
+def _extractor(config: ExperimentConfig, checkpoint_path: Path | None) -> BackboneFeatures:
+    """Stage 1's feature extractor with its trained (or EMA) weights.
+
+    With ``checkpoint_path=None`` it is built on the meta device: its grid and width only
+    (what stage 3 needs), with no memory allocated and no weights read.
+    """
+    if checkpoint_path is None:
+        assert config.model.backbone is not None  # frames mode
+        bare = dataclasses.replace(config.model.backbone, checkpoint=None, pretrained=False)
+        grid_only = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, backbone=bare)
+        )
+        with torch.device("meta"):
+            model = build_model(grid_only)
+    else:
+        checkpoint = load_checkpoint(checkpoint_path)
+        model = build_model(config)
+        use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
+        model.load_state_dict(checkpoint["ema"] if use_ema else checkpoint["model"])
     extractor = model.feature_extractor
     assert isinstance(extractor, BackboneFeatures)  # frames mode, checked in stage 1
     return extractor
@@ -215,7 +230,8 @@ def run_lofi(
     resolved, annotations = prepare_experiment(lofi_dir / "config.yaml", (), lofi_dir)
     if stage == "extract":  # the other stages train: train_experiment checks before that
         check_split_overlap(resolved, annotations)
-    extractor = _extractor(resolved, checkpoint_path)
+    # stage 3 alone needs the extractor's grid, not its weights
+    extractor = _extractor(resolved, None if stage == "head" else checkpoint_path)
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
         if is_main_process():  # one process writes the features, the others wait
