@@ -39,6 +39,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tadapt.cli.lofi",
         "LoFi: low-fidelity end-to-end training, full-fidelity features, head retraining",
     ),
+    "pretrain": (
+        "tadapt.cli.pretrain",
+        "VideoMAE masked-autoencoder pretraining of a backbone on a folder of videos",
+    ),
     "synth": ("tadapt.cli.synth", "write a synthetic dataset of action videos"),
     "test": ("tadapt.cli.test", "evaluate a checkpoint: predictions JSON and mAP report"),
     "train": ("tadapt.cli.train", "train a detector from a preset or a YAML config"),

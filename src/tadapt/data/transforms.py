@@ -33,6 +33,7 @@ __all__ = [
     "ClipTransform",
     "ColorJitter",
     "Compose",
+    "MultiScaleCrop",
     "Normalize",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
@@ -205,6 +206,64 @@ class RandomResizedCrop:
         h, w = _check_clip(clip, "RandomResizedCrop")
         top, left, bh, bw = self.crop_box(h, w, generator)
         return _resize(clip[:, :, top : top + bh, left : left + bw], (self.size, self.size))
+
+
+class MultiScaleCrop:
+    """VideoMAE's pretraining crop: a corner/centre crop of a random scale, resized to ``size``.
+
+    As ``GroupMultiScaleCrop`` of OpenGVLab/VideoMAEv2 ``dataset/transforms.py`` (from TSN):
+    side lengths are ``int(short_side * s)`` for ``s`` in ``scales`` (snapped to ``size`` when
+    within 3 px), height and width scales at most ``max_distort`` apart in that list, and the
+    crop sits at one of 13 fixed positions (corners, centre, edge centres, quarter points).
+
+    Args:
+        size: output side in pixels (square).
+        scales: crop sides as fractions of the short side.
+        max_distort: how many entries of ``scales`` height and width may differ by.
+    """
+
+    def __init__(
+        self, size: int, scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66), max_distort: int = 1
+    ) -> None:
+        if size < 1 or not scales or any(not 0 < s <= 1 for s in scales) or max_distort < 0:
+            raise ValueError(
+                f"MultiScaleCrop needs size >= 1, scales in (0, 1], max_distort >= 0; got "
+                f"{size}, {scales}, {max_distort}"
+            )
+        self.size = size
+        self.scales = tuple(scales)
+        self.max_distort = max_distort
+
+    def crop_box(
+        self, height: int, width: int, generator: torch.Generator | None = None
+    ) -> tuple[int, int, int, int]:
+        """``(top, left, crop_h, crop_w)`` for a frame of ``height x width``."""
+        sides = [int(min(height, width) * s) for s in self.scales]
+        sides = [self.size if abs(side - self.size) < 3 else side for side in sides]
+        pairs = [
+            (h, w)
+            for i, h in enumerate(sides)
+            for j, w in enumerate(sides)
+            if abs(i - j) <= self.max_distort
+        ]
+        crop_h, crop_w = pairs[int(torch.randint(len(pairs), (1,), generator=generator))]
+        crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+        h_step, w_step = (height - crop_h) // 4, (width - crop_w) // 4
+        # (w, h) quarter steps: corners, centre, edge centres, quarter points
+        grid = (
+            *((0, 0), (4, 0), (0, 4), (4, 4), (2, 2)),
+            *((0, 2), (4, 2), (2, 4), (2, 0), (1, 1), (3, 1), (1, 3), (3, 3)),
+        )
+        w_k, h_k = grid[int(torch.randint(len(grid), (1,), generator=generator))]
+        return h_k * h_step, w_k * w_step, crop_h, crop_w
+
+    def __call__(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Crop and resize one clip ``(C, T, H, W)`` -> ``(C, T, size, size)``."""
+        height, width = _check_clip(clip, "MultiScaleCrop")
+        top, left, crop_h, crop_w = self.crop_box(height, width, generator)
+        return _resize(clip[:, :, top : top + crop_h, left : left + crop_w], (self.size,) * 2)
 
 
 class RandomHorizontalFlip:
