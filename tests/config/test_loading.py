@@ -237,6 +237,24 @@ def test_resolve_checks_values_and_names_the_key():
             resolve(load_config("thumos14_actionformer_i3d", [*REAL_DATA, override]))
 
 
+def test_synthetic_videos_name_their_classes(tmp_path):
+    named = ["data.synthetic_videos.classes=[grow,blink]"]
+    config = load_config("tiny_synthetic_videos", named)
+    assert config.data.synthetic_videos is not None
+    assert config.data.synthetic_videos.classes == ("grow", "blink")
+    resolved = resolve(config, run_dir=tmp_path)
+    assert resolved.data.synthetic_videos is not None
+    assert resolved.data.synthetic_videos.num_classes == 2  # follows from the names
+    assert resolve(resolved) == resolved
+    clash = load_config("tiny_synthetic_videos", [*named, "data.synthetic_videos.num_classes=3"])
+    with pytest.raises(
+        ConfigError,
+        match=r"data\.synthetic_videos\.num_classes: 3, but data\.synthetic_videos\.classes "
+        r"names 2 classes; leave num_classes at 4 .* or set it to 2",
+    ):
+        resolve(clash, run_dir=tmp_path)
+
+
 def test_resolve_needs_a_folder_for_synthetic_data():
     with pytest.raises(ConfigError, match=r"data\.synthetic\.cache_dir"):
         resolve(load_config("tiny_synthetic_features"))

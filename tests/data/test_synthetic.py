@@ -46,6 +46,20 @@ TINY = SyntheticConfig(
 )
 # The default dataset's layout (planned only, nothing rendered): 50 videos, all 10 classes.
 DEFAULT_PLAN = plan_dataset(SyntheticConfig())
+# Classes chosen by name, in an order unlike MOTION_CLASSES': one of each kind of motion.
+NAMED = ("blink", "move_down", "rotate_ccw", "shrink", "oscillate", "move_left")
+NAMED_PLAN = plan_dataset(SyntheticConfig(classes=NAMED))
+PLANS = {"default": (MOTION_CLASSES, DEFAULT_PLAN), "named": (NAMED, NAMED_PLAN)}
+
+
+def motion_cases(*motions: str) -> list[object]:
+    """``(motion, plan name)`` for every plan whose classes include the motion."""
+    return [
+        pytest.param(m, name, id=f"{m}-{name}")
+        for name, (classes, _) in PLANS.items()
+        for m in motions
+        if m in classes
+    ]
 
 
 def decode(path: Path) -> tuple[np.ndarray, float]:
@@ -151,6 +165,36 @@ def test_ensure_reuses_the_same_settings_and_refuses_others(
     assert len(load_annotations(tmp_path / "new" / "annotations.json").videos) == 2
 
 
+def test_named_classes_write_contiguous_labels(tmp_path: Path) -> None:
+    named = dataclasses.replace(TINY, num_classes=3, classes=("oscillate", "move_up", "blink"))
+    path = generate_synthetic_dataset(tmp_path, named, progress=False)
+    annotations = load_annotations(path)
+    assert annotations.format == "actionformer"
+    assert annotations.class_names == ("oscillate", "move_up", "blink")
+    train = annotations.split("train").videos.values()
+    assert {int(label) for gt in train for label in gt.labels} == {0, 1, 2}
+    raw = json.loads(path.read_text())
+    for entry in raw["database"].values():
+        for ann in entry["annotations"]:
+            assert named.class_names[ann["label_id"]] == ann["label"]
+    assert (tmp_path / "classes.txt").read_text().split() == ["oscillate", "move_up", "blink"]
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["classes"], saved["num_classes"]) == (["oscillate", "move_up", "blink"], 3)
+    # config.json records the names: the same ones are reused, another order is refused
+    assert ensure_synthetic_dataset(tmp_path, named, progress=False) == path
+    reordered = dataclasses.replace(named, classes=("move_up", "oscillate", "blink"))
+    with pytest.raises(ValueError, match="generated with other settings"):
+        ensure_synthetic_dataset(tmp_path, reordered, progress=False)
+
+
+def test_naming_the_first_k_classes_changes_nothing(tiny_dataset: Path) -> None:
+    first_four = dataclasses.replace(TINY, classes=MOTION_CLASSES[:4])
+    assert first_four.class_names == TINY.class_names
+    assert plan_dataset(first_four) == plan_dataset(TINY)
+    # unset, classes stays out of config.json: folders written before it existed are reused
+    assert "classes" not in json.loads((tiny_dataset / "config.json").read_text())
+
+
 def test_interrupted_run_leaves_no_annotation_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,6 +265,21 @@ def test_layout_over_the_default_dataset() -> None:
         assert max(counts) - min(counts) <= 2, (subset, counts)
 
 
+def test_named_classes_label_the_plan() -> None:
+    config = SyntheticConfig(classes=NAMED)
+    assert (config.num_classes, config.class_names) == (6, NAMED)
+    labels = Counter()
+    for spec in NAMED_PLAN:
+        for a in spec.actions:
+            assert a.motion == NAMED[a.label_id]  # label: index in NAMED, not MOTION_CLASSES
+            labels[a.label_id, spec.subset] += 1
+    for subset in ("train", "test"):
+        counts = [labels[c, subset] for c in range(6)]
+        assert min(counts) >= 1, (subset, counts)
+        assert max(counts) - min(counts) <= 2, (subset, counts)
+    assert sum(labels.values()) == sum(len(s.actions) for s in NAMED_PLAN)
+
+
 def test_no_overlap_when_disabled() -> None:
     for spec in plan_dataset(SyntheticConfig(num_videos=20, overlap_prob=0.0)):
         ends = [a.end_frame for a in spec.actions[:-1]]
@@ -257,6 +316,12 @@ def test_every_class_reaches_the_training_split_at_the_minimum() -> None:
         ({"crf": 60}, "crf"),
         ({"preset": "turbo"}, "preset"),
         ({"num_videos": 3}, "num_classes"),  # 2 training videos cannot hold 10 classes
+        ({"classes": ("grow", "jump")}, "classes"),
+        ({"classes": ("grow", "blink", "grow")}, "classes"),
+        ({"classes": ()}, "classes"),
+        ({"classes": "grow"}, "classes"),  # a string, not a sequence of names
+        ({"classes": ("grow", "blink"), "num_classes": 3}, "num_classes"),
+        ({"classes": ("grow", "blink", "shrink"), "num_videos": 2}, "num_classes"),
     ],
 )
 def test_bad_config_raises(changes: dict[str, object], field: str) -> None:
@@ -264,13 +329,23 @@ def test_bad_config_raises(changes: dict[str, object], field: str) -> None:
         SyntheticConfig(**changes)  # type: ignore[arg-type]
 
 
+def test_unknown_class_name_lists_the_known_ones() -> None:
+    known = ", ".join(MOTION_CLASSES)
+    with pytest.raises(ValueError, match=rf"unknown motion class 'jump'; known: {known}$"):
+        SyntheticConfig(classes=("grow", "jump"))
+    # num_classes may stay at its default or agree
+    assert SyntheticConfig(num_classes=2, classes=("grow", "blink")).num_classes == 2
+
+
 # --------------------------------------------------------------------------- motion
 
 
-def _instance(label: int) -> tuple[SyntheticVideoSpec, int]:
-    """The longest instance of a class in the default plan."""
+def _instance(motion: str, plan: str = "default") -> tuple[SyntheticVideoSpec, int]:
+    """The longest instance labelled as ``motion`` in one of :data:`PLANS`."""
+    classes, specs = PLANS[plan]
+    label = classes.index(motion)
     return max(
-        ((s, k) for s in DEFAULT_PLAN for k, a in enumerate(s.actions) if a.label_id == label),
+        ((s, k) for s in specs for k, a in enumerate(s.actions) if a.label_id == label),
         key=lambda sk: sk[0].actions[sk[1]].end_frame - sk[0].actions[sk[1]].start_frame,
     )
 
@@ -287,9 +362,11 @@ def _circular_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-@pytest.mark.parametrize("motion", ["move_right", "move_left", "move_up", "move_down"])
-def test_moving_objects_move_in_their_direction(motion: str) -> None:
-    spec, k = _instance(MOTION_CLASSES.index(motion))
+@pytest.mark.parametrize(
+    ("motion", "plan"), motion_cases("move_right", "move_left", "move_up", "move_down")
+)
+def test_moving_objects_move_in_their_direction(motion: str, plan: str) -> None:
+    spec, k = _instance(motion, plan)
     action = spec.actions[k]
     s, e = action.start_frame, action.end_frame
     first = max(action.body.appear_frame, s - 8)  # up to 8 idle frames before the action
@@ -306,9 +383,9 @@ def test_moving_objects_move_in_their_direction(motion: str) -> None:
         assert idle_speed < 0.5 * expected / (e - s)
 
 
-@pytest.mark.parametrize("motion", ["rotate_cw", "rotate_ccw"])
-def test_rotating_objects_turn_their_way(motion: str) -> None:
-    spec, k = _instance(MOTION_CLASSES.index(motion))
+@pytest.mark.parametrize(("motion", "plan"), motion_cases("rotate_cw", "rotate_ccw"))
+def test_rotating_objects_turn_their_way(motion: str, plan: str) -> None:
+    spec, k = _instance(motion, plan)
     action = spec.actions[k]
     # an ellipse shows its orientation in the mask's second moments
     look = dataclasses.replace(action.body.appearance, shape="ellipse", radius_px=14.0)
@@ -326,9 +403,9 @@ def test_rotating_objects_turn_their_way(motion: str) -> None:
     assert sign * turned == pytest.approx(expected, rel=0.1, abs=15.0)
 
 
-@pytest.mark.parametrize("motion", ["grow", "shrink"])
-def test_growing_and_shrinking_change_the_area(motion: str) -> None:
-    spec, k = _instance(MOTION_CLASSES.index(motion))
+@pytest.mark.parametrize(("motion", "plan"), motion_cases("grow", "shrink"))
+def test_growing_and_shrinking_change_the_area(motion: str, plan: str) -> None:
+    spec, k = _instance(motion, plan)
     action = spec.actions[k]
     area = render_action_mask(spec, k).sum(axis=(1, 2)).astype(float)
     ratio = area[action.end_frame] / area[action.start_frame]
@@ -339,8 +416,9 @@ def test_growing_and_shrinking_change_the_area(motion: str) -> None:
     assert (np.diff(inside) * (1 if motion == "grow" else -1) > -0.1 * inside[:-1]).all()
 
 
-def test_oscillating_objects_swing_and_return() -> None:
-    spec, k = _instance(MOTION_CLASSES.index("oscillate"))
+@pytest.mark.parametrize(("motion", "plan"), motion_cases("oscillate"))
+def test_oscillating_objects_swing_and_return(motion: str, plan: str) -> None:
+    spec, k = _instance(motion, plan)
     action = spec.actions[k]
     s, e = action.start_frame, action.end_frame
     x, _ = _circular_centroids(render_action_mask(spec, k)[s : e + 1])
@@ -353,8 +431,9 @@ def test_oscillating_objects_swing_and_return() -> None:
     assert residual[0] / np.sum((x - x.mean()) ** 2) < 0.2  # the sine explains the motion
 
 
-def test_blinking_objects_disappear_periodically() -> None:
-    spec, k = _instance(MOTION_CLASSES.index("blink"))
+@pytest.mark.parametrize(("motion", "plan"), motion_cases("blink"))
+def test_blinking_objects_disappear_periodically(motion: str, plan: str) -> None:
+    spec, k = _instance(motion, plan)
     action = spec.actions[k]
     visible = render_action_mask(spec, k).any(axis=(1, 2))
     inside = visible[action.start_frame : action.end_frame + 1]
@@ -366,7 +445,7 @@ def test_blinking_objects_disappear_periodically() -> None:
 
 
 def test_frames_show_the_object_where_the_mask_is() -> None:
-    spec, k = _instance(MOTION_CLASSES.index("move_right"))
+    spec, k = _instance("move_right")
     action = spec.actions[k]
     hidden = dataclasses.replace(
         action, body=dataclasses.replace(action.body, appear_frame=spec.num_frames)

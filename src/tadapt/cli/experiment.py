@@ -151,6 +151,7 @@ def prepare_experiment(
             synthetic_config = SyntheticConfig(
                 num_videos=videos.num_videos,
                 num_classes=videos.num_classes,
+                classes=videos.classes,
                 duration_sec=videos.duration_sec,
                 fps=videos.fps,
                 size=videos.size,

@@ -48,8 +48,17 @@ def add_parser(
     parser.add_argument(
         "--classes",
         type=int,
-        default=_DEFAULTS.num_classes,
-        help=f"classes, the first K of: {', '.join(MOTION_CLASSES)}",
+        default=argparse.SUPPRESS,  # absent unless given (no "default: None" in --help)
+        metavar="K",
+        help=f"the first K of: {', '.join(MOTION_CLASSES)} (default: all "
+        f"{len(MOTION_CLASSES)}, or those of --class-names)",
+    )
+    parser.add_argument(
+        "--class-names",
+        type=_split_names,
+        default=argparse.SUPPRESS,
+        metavar="NAME,...",
+        help="the classes by name, in label order: grow,shrink,blink gives label_id 0, 1, 2",
     )
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     parser.add_argument("--duration", type=float, default=_DEFAULTS.duration_sec, help="seconds")
@@ -89,11 +98,25 @@ def add_parser(
     parser.set_defaults(handler=run)
 
 
+def _split_names(text: str) -> tuple[str, ...]:
+    """``"grow,blink"`` -> ``("grow", "blink")``; :class:`SyntheticConfig` checks the names."""
+    return tuple(name.strip() for name in text.split(","))
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt synth``; prints what was written and how long it took."""
+    count, names = getattr(args, "classes", None), getattr(args, "class_names", None)
+    if names is not None:
+        if count not in (None, len(names)):
+            raise ValueError(
+                f"--classes {count} disagrees with --class-names, which names {len(names)} "
+                "classes; give only --class-names"
+            )
+        count = len(names)
     config = SyntheticConfig(
         num_videos=args.videos,
-        num_classes=args.classes,
+        num_classes=_DEFAULTS.num_classes if count is None else count,
+        classes=names,
         duration_sec=args.duration,
         fps=args.fps,
         size=args.size,

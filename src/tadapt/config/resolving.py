@@ -15,7 +15,7 @@ from typing import Any
 
 from tadapt.adapters import list_strategies
 from tadapt.config.loading import ConfigError
-from tadapt.config.schema import ExperimentConfig
+from tadapt.config.schema import ExperimentConfig, SyntheticVideoDataConfig
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 
@@ -37,7 +37,8 @@ def resolve(
     * ``data.synthetic.cache_dir``: ``<run_dir>/synthetic_features``; then
       ``data.feature_dir`` / ``data.annotation_file`` point into it;
     * ``data.synthetic_videos.cache_dir``: ``<run_dir>/synthetic_videos``; then
-      ``data.video_dir`` / ``data.annotation_file`` point into it.
+      ``data.video_dir`` / ``data.annotation_file`` point into it;
+    * ``data.synthetic_videos.num_classes``: ``len(classes)`` when the classes are named.
 
     Args:
         config: a loaded config.
@@ -61,7 +62,7 @@ def resolve(
             annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
         )
     if data.synthetic_videos is not None:
-        videos = data.synthetic_videos
+        videos = _named_video_classes(data.synthetic_videos)
         cache = _cache_dir(videos.cache_dir, "data.synthetic_videos", run_dir, "synthetic_videos")
         data = dataclasses.replace(
             data,
@@ -98,6 +99,20 @@ def resolve(
             ) from None
     evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(thresholds))
     return dataclasses.replace(config, data=data, model=model, eval=evaluation)
+
+
+def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoDataConfig:
+    """``num_classes`` follows from ``classes`` when set (the names are checked on writing)."""
+    if videos.classes is None:
+        return videos
+    count, default = len(videos.classes), SyntheticVideoDataConfig.num_classes
+    if videos.num_classes not in (default, count):
+        raise ConfigError(
+            f"data.synthetic_videos.num_classes: {videos.num_classes}, but "
+            f"data.synthetic_videos.classes names {count} classes; leave num_classes at "
+            f"{default} (it follows from classes) or set it to {count}"
+        )
+    return dataclasses.replace(videos, num_classes=count)
 
 
 def _cache_dir(

@@ -95,7 +95,11 @@ class SyntheticVideoDataConfig:
 
     Attributes:
         num_videos: number of videos.
-        num_classes: number of motion classes (at most 8).
+        num_classes: ``K``, the first ``K`` motion classes (``tadapt.data.MOTION_CLASSES``,
+            10 in all); follows from ``classes`` when that is set (leave it at 4 or give
+            ``len(classes)``).
+        classes: the motion classes by name, in label order, e.g. ``[grow, blink]``;
+            ``None``: the first ``num_classes``.
         duration_sec: length of every video.
         fps: frame rate.
         size: frame side in pixels.
@@ -108,6 +112,7 @@ class SyntheticVideoDataConfig:
 
     num_videos: int = 24
     num_classes: int = 4
+    classes: tuple[str, ...] | None = None
     duration_sec: float = 12.0
     fps: float = 15.0
     size: int = 64

@@ -234,11 +234,23 @@ def generate_synthetic_dataset(
                 for _ in pool.map(_write_spec, jobs):
                     bar.update()
     write_text_atomic(out / "classes.txt", "".join(f"{c}\n" for c in config.class_names))
-    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    write_text_atomic(out / "config.json", json.dumps(_provenance(config), indent=2) + "\n")
     payload = {"version": "tadapt-synthetic", "database": annotation_database(specs)}
     write_text_atomic(annotation_path, json.dumps(payload, indent=1) + "\n")
     logger.info("wrote %d videos and %s", len(specs), annotation_path)
     return annotation_path
+
+
+def _provenance(config: SyntheticConfig) -> dict[str, Any]:
+    """``config`` as ``config.json`` records it.
+
+    ``classes`` is left out when unset, so a folder written before that field existed
+    still matches its config (and the default output stays byte for byte the same).
+    """
+    fields = asdict(config)
+    if config.classes is None:
+        del fields["classes"]
+    return fields
 
 
 def ensure_synthetic_dataset(
@@ -261,7 +273,7 @@ def ensure_synthetic_dataset(
         return generate_synthetic_dataset(out, config, progress=progress, overwrite=True)
     saved_path = out / "config.json"
     saved = json.loads(saved_path.read_text()) if saved_path.is_file() else None
-    if saved != json.loads(json.dumps(asdict(config))):
+    if saved != json.loads(json.dumps(_provenance(config))):
         raise ValueError(
             f"{out} holds synthetic videos generated with other settings ({saved_path}); "
             "choose another folder or delete it"
@@ -346,7 +358,8 @@ def preview_sheet(
 ) -> np.ndarray:
     """A contact sheet with one row per class, for documentation and sanity checks.
 
-    Each row shows one instance of the class (a large motion that fits the frame): the
+    Row ``i`` is label ``i`` (``ActionSpec.label_id``, the dataset's own class index). Each
+    row shows one instance of the class (a large motion that fits the frame): the
     whole frame at the middle of the action with a zoom window outlined, then ``frames``
     views of that window spread over the action, magnified to the frame size (nearest
     neighbour). Classes without an instance in ``specs`` get a blank row.

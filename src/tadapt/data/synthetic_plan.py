@@ -17,8 +17,9 @@ No paper defines this data; every range below is a design choice stated where it
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -72,7 +73,10 @@ class SyntheticConfig:
 
     Attributes:
         num_videos: number of videos.
-        num_classes: ``K``; the classes are ``MOTION_CLASSES[:K]``.
+        num_classes: ``K``; the classes are ``MOTION_CLASSES[:K]`` unless ``classes`` is set.
+        classes: the motion classes by name (each in ``MOTION_CLASSES``, once), in label
+            order; ``None``: the first ``num_classes``. When set, ``num_classes`` follows from
+            it: leave it at its default or give ``len(classes)``.
         duration_sec: length of every video.
         fps: frame rate. 15 by default: cheap to render and decode, and a temporal stride of
             2 gives 7.5 frames/s, the rate AdaTAD feeds its backbone on THUMOS-14 (30 fps
@@ -91,6 +95,7 @@ class SyntheticConfig:
 
     num_videos: int = 50
     num_classes: int = len(MOTION_CLASSES)
+    classes: tuple[str, ...] | None = None
     duration_sec: float = 30.0
     fps: float = 15.0
     size: int = 112
@@ -104,11 +109,15 @@ class SyntheticConfig:
     preset: str = "veryfast"
 
     def __post_init__(self) -> None:
-        def fail(name: str, why: str) -> None:
+        def fail(name: str, why: str) -> NoReturn:
             raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r}: {why}")
 
         if self.num_videos < 1:
             fail("num_videos", "must be >= 1")
+        if isinstance(self.classes, str):
+            fail("classes", "must be a sequence of names, e.g. ('grow', 'shrink')")
+        if self.classes is not None:
+            self._set_classes(tuple(self.classes), fail)  # a list from JSON / YAML works too
         if not 1 <= self.num_classes <= len(MOTION_CLASSES):
             fail("num_classes", f"must be in 1..{len(MOTION_CLASSES)} (one per motion class)")
         if not self.duration_sec > 0:
@@ -151,6 +160,27 @@ class SyntheticConfig:
                 f"videos with >= {lo_n} actions may hold fewer; add videos or actions",
             )
 
+    def _set_classes(self, names: tuple[str, ...], fail: Callable[[str, str], NoReturn]) -> None:
+        """Check the ``classes`` names; ``num_classes`` becomes their count."""
+        if not names:
+            fail("classes", "name at least one motion class, or leave it unset")
+        for name in names:
+            if name not in MOTION_CLASSES:
+                fail(
+                    "classes", f"unknown motion class {name!r}; known: {', '.join(MOTION_CLASSES)}"
+                )
+            if names.count(name) > 1:
+                fail("classes", f"{name!r} is named twice; name each class once")
+        if self.num_classes not in (len(MOTION_CLASSES), len(names)):
+            fail(
+                "num_classes",
+                f"classes names {len(names)} classes; leave num_classes at its default "
+                f"(it follows from classes) or set it to {len(names)}",
+            )
+        # frozen: set once here, so every reader sees the dataset's own K
+        object.__setattr__(self, "classes", names)
+        object.__setattr__(self, "num_classes", len(names))
+
     @property
     def num_frames(self) -> int:
         """Frames per video, ``round(duration_sec * fps)``."""
@@ -170,8 +200,8 @@ class SyntheticConfig:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """``MOTION_CLASSES[:num_classes]``; label ``i`` is ``class_names[i]``."""
-        return MOTION_CLASSES[: self.num_classes]
+        """``classes``, else ``MOTION_CLASSES[:num_classes]``; label ``i`` is ``class_names[i]``."""
+        return self.classes if self.classes is not None else MOTION_CLASSES[: self.num_classes]
 
 
 # --------------------------------------------------------------------------- planning
@@ -313,7 +343,7 @@ def _action(
     rng: np.random.Generator, config: SyntheticConfig, slot: _Slot, label: int
 ) -> ActionSpec:
     """An actor for ``slot`` performing class ``label``, with class-consistent geometry."""
-    size, fps, motion = config.size, config.fps, MOTION_CLASSES[label]
+    size, fps, motion = config.size, config.fps, config.class_names[label]
     duration = (slot.end_frame - slot.start_frame) / fps
     r_lo, r_hi = _RADIUS[0] * size, _RADIUS[1] * size
     magnitude, frequency, reach = 0.0, 0.0, r_hi

@@ -51,7 +51,7 @@ MOTION_CLASSES: tuple[str, ...] = (
     "move_up",
     "move_down",
 )
-"""The action classes; a dataset with ``K`` classes uses the first ``K``.
+"""The motion classes; a dataset with ``K`` classes uses the first ``K`` unless it names its own.
 
 Ordered so that small ``K`` still needs temporal direction: with ``K = 2`` the two classes
 are the same motion in opposite directions. What ``ActionSpec.magnitude`` means per class:
@@ -148,8 +148,8 @@ class ActionSpec:
     the object is still at rest, at ``end_frame`` the motion has just finished.
 
     Attributes:
-        label_id: index of the class in :data:`MOTION_CLASSES`.
-        motion: the class name, ``MOTION_CLASSES[label_id]``.
+        label_id: the dataset's label, an index into its class list (``0..K-1``).
+        motion: what the object does, one of :data:`MOTION_CLASSES`; the class name.
         start_frame: first frame of the motion.
         end_frame: last frame of the motion (inclusive, > ``start_frame``).
         body: the acting object (visible before and after the motion).
@@ -166,11 +166,12 @@ class ActionSpec:
     frequency_hz: float = 0.0
 
     def __post_init__(self) -> None:
-        if MOTION_CLASSES[self.label_id] != self.motion:
+        if self.motion not in MOTION_CLASSES:
             raise ValueError(
-                f"ActionSpec: label_id {self.label_id} is {MOTION_CLASSES[self.label_id]!r}, "
-                f"not {self.motion!r}"
+                f"ActionSpec: motion {self.motion!r} is not one of {', '.join(MOTION_CLASSES)}"
             )
+        if self.label_id < 0:
+            raise ValueError(f"ActionSpec: label_id {self.label_id} must be >= 0")
         if self.end_frame <= self.start_frame:
             raise ValueError(
                 f"ActionSpec: end_frame {self.end_frame} must exceed start_frame {self.start_frame}"
