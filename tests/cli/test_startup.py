@@ -39,7 +39,14 @@ def _run(*argv: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["evaluate", "--help"], ["list", "presets"], ["check-data", "--help"]]
+    "argv",
+    [
+        ["--help"],
+        ["evaluate", "--help"],
+        ["list", "presets"],
+        ["check-data", "--help"],
+        ["pretrain", "--help"],
+    ],
 )
 def test_commands_without_a_model_do_not_import_torch(argv):
     assert _run(*argv) == {"rc": 0, "torch": False}

@@ -164,7 +164,12 @@ def run(args: argparse.Namespace) -> int:
     from tadapt.pretraining.finetune import finetune_classifier
 
     # the fine-tuning stage starts from the file, through the loader every user checkpoint takes
-    backbone = create_backbone(config.backbone, checkpoint=result.checkpoint)
+    backbone = create_backbone(
+        config.backbone,
+        checkpoint=result.checkpoint,
+        chunk_frames=config.num_frames,
+        **config.backbone_overrides,
+    )
     tuned = finetune_classifier(
         backbone,
         finetune,
