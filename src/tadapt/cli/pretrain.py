@@ -53,6 +53,11 @@ def add_parser(
         default=_DEFAULTS.decoder_mask_ratio,
         help="VideoMAE V2 running-cell decoder masking (0.5 in the paper); 0: off",
     )
+    mae.add_argument(
+        "--raw-targets",
+        action="store_true",
+        help="reconstruct raw pixels, not per-patch normalised ones (VideoMAE's normlize_target)",
+    )
     mae.add_argument("--decoder-dim", type=int, default=None, help="default: encoder width / 2")
     mae.add_argument("--decoder-depth", type=int, default=_DEFAULTS.decoder_depth)
     mae.add_argument("--decoder-heads", type=int, default=None, help="default: one per 64")
@@ -105,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         decoder_dim=args.decoder_dim,
         decoder_depth=args.decoder_depth,
         decoder_heads=args.decoder_heads,
+        normalize_target=not args.raw_targets,
         epochs=args.epochs,
         warmup_epochs=args.warmup_epochs,
         batch_size=args.batch_size,
