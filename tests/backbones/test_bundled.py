@@ -20,7 +20,7 @@ def test_the_verified_file_is_found_by_tag_and_bare_name(monkeypatch, tmp_path):
     assert bundled_weights(NAME) == shipped.path
     assert bundled_weights(ARCH) == shipped.path  # the default tag
     assert bundled_weights("videomae_small_patch16.k400_ft") is None  # not shipped
-    assert bundled_weights("videomae_tiny_patch16") is None  # no tags at all
+    assert bundled_weights("videomaev2_tiny_patch14") is None  # no tags at all
     with pytest.raises(ValueError, match="no weight tag 'k600'"):
         bundled_weights(f"{ARCH}.k600")
 
