@@ -62,7 +62,7 @@ def test_tags_overrides_and_unknown_names():
     assert model.pretrained_cfg is not None
     assert model.pretrained_cfg.tag == "k710_distill"
     assert model.depth == len(model.blocks) == 1
-    assert create_backbone("videomae_tiny_patch16").pretrained_cfg is None
+    assert create_backbone("videomaev2_tiny_patch14").pretrained_cfg is None
     with pytest.raises(ValueError, match="did you mean videomae_base_patch16"):
         create_backbone("videomae_bse_patch16")
     with pytest.raises(ValueError, match="no weight tag 'k600'"):

@@ -3,6 +3,7 @@
 Importing this package registers every variant; ``tadapt list backbones`` shows them.
 """
 
+from tadapt.backbones.bundled import BundledWeightsError, bundled_weights
 from tadapt.backbones.checkpoint import CheckpointError, LoadReport, load_pretrained
 from tadapt.backbones.precision import Precision, autocast_context
 from tadapt.backbones.registry import (
@@ -19,6 +20,7 @@ from tadapt.backbones.videomae import Block, VisionTransformer
 
 __all__ = [
     "Block",
+    "BundledWeightsError",
     "CheckpointError",
     "LoadReport",
     "Precision",
@@ -26,6 +28,7 @@ __all__ = [
     "TokenLayout",
     "VisionTransformer",
     "autocast_context",
+    "bundled_weights",
     "count_backbone_parameters",
     "create_backbone",
     "get_pretrained_cfg",

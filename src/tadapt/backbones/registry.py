@@ -5,12 +5,15 @@ name, that builds an architecture from keyword overrides. A name may carry a wei
 after a dot (``videomae_base_patch16.k400_ft``); the tag selects one of the entrypoint's
 :class:`PretrainedCfg` records, which say where the weights come from and how inputs must be
 normalised. Nothing is downloaded: weights are loaded from a local file with
-``create_backbone(name, checkpoint=PATH)`` (see :mod:`tadapt.backbones.checkpoint`).
+``create_backbone(name, checkpoint=PATH)`` (see :mod:`tadapt.backbones.checkpoint`), or, for
+a tag whose record names a file shipped in ``tadapt/weights/``, with
+``create_backbone(name, pretrained=True)`` (see :mod:`tadapt.backbones.bundled`).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ __all__ = [
 # (VideoMAE datasets.py; OpenTAD writes them in 0-255 units: 123.675, 116.28, 103.53 / ...).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # hashlib's hexdigest() spelling
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class PretrainedCfg:
         mean: per-channel mean in 0-1 units (RGB).
         std: per-channel standard deviation in 0-1 units (RGB).
         license: licence of the weights (not of tadapt).
+        bundled_file: name of the weights file shipped in the package folder
+            ``tadapt/weights/`` (``None``: the weights are not shipped).
+        bundled_sha256: the file's sha256 (64 lowercase hex digits), checked before loading.
     """
 
     tag: str
@@ -66,6 +73,17 @@ class PretrainedCfg:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     license: str = "cc-by-nc-4.0"
+    bundled_file: str | None = None
+    bundled_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.bundled_file is None) != (self.bundled_sha256 is None):
+            raise ValueError(f"weight tag {self.tag!r}: give bundled_file and bundled_sha256 both")
+        if self.bundled_sha256 is not None and not _SHA256.fullmatch(self.bundled_sha256):
+            raise ValueError(
+                f"weight tag {self.tag!r}: bundled_sha256={self.bundled_sha256!r} is not 64 "
+                "lowercase hex digits (`sha256sum FILE` prints it)"
+            )
 
 
 @dataclass(frozen=True)
@@ -151,22 +169,41 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg | None:
 
 
 def create_backbone(
-    name: str, *, checkpoint: str | Path | None = None, **overrides: Any
+    name: str,
+    *,
+    checkpoint: str | Path | None = None,
+    pretrained: bool = False,
+    **overrides: Any,
 ) -> VisionTransformer:
-    """Build a registered backbone, optionally loading local weights.
+    """Build a registered backbone, optionally loading local or bundled weights.
 
     Args:
         name: ``arch`` or ``arch.tag`` (see :func:`list_backbones`).
         checkpoint: a weights file (or Hugging Face folder) in any format that
             :func:`tadapt.backbones.checkpoint.load_pretrained` understands.
+        pretrained: without ``checkpoint``, load the tag's weights shipped with tadapt
+            (:func:`tadapt.backbones.bundled_weights`, sha256-checked).
         **overrides: constructor arguments replacing the variant's defaults, e.g.
             ``img_size=160``, ``drop_path_rate=0.1`` or ``depth=2``.
 
     Returns:
         The model, its ``pretrained_cfg`` set to the tag's record (``None`` without one).
         A checkpoint's load report is logged; call ``load_pretrained`` yourself to keep it.
+
+    Raises:
+        ValueError: an unknown name or tag; ``pretrained`` for a tag that ships no weights.
     """
     arch, _ = _split_name(name)
+    if checkpoint is None and pretrained:
+        # imported here: the bundled-file lookup reads this registry's records
+        from tadapt.backbones.bundled import bundled_weights
+
+        checkpoint = bundled_weights(name)
+        if checkpoint is None:
+            raise ValueError(
+                f"backbone {name!r} ships no weights with tadapt (`tadapt list backbones` marks "
+                "the tags that do); pass the weights file as checkpoint"
+            )
     model = _REGISTRY[arch].fn(pretrained_cfg=get_pretrained_cfg(name), **overrides)
     if checkpoint is not None:
         # imported here: the loader imports the model module, which imports this registry

@@ -45,6 +45,7 @@ def build_backbone_features(config: ExperimentConfig) -> BackboneFeatures:
     backbone = create_backbone(
         spec.name,
         checkpoint=spec.checkpoint,
+        pretrained=spec.pretrained,  # without a checkpoint: the tag's shipped weights
         drop_path_rate=spec.drop_path_rate,
         grad_checkpointing=spec.grad_checkpointing,
         checkpoint_scheme=spec.checkpoint_scheme,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tadapt.backbones import create_backbone, list_backbones, load_pretrained
+from tadapt.backbones import bundled_weights, create_backbone, list_backbones, load_pretrained
 from tadapt.data.transforms import eval_transforms
 from tadapt.extraction import extract_features
 from tadapt.io import load_annotations
@@ -32,7 +32,12 @@ def add_parser(
     parser.add_argument(
         "--backbone", required=True, help="registered backbone (see `tadapt list backbones`)"
     )
-    parser.add_argument("--checkpoint", type=Path, help="backbone weights (any supported format)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="backbone weights (any supported format); default: the weights shipped with the "
+        "backbone's tag, if any (`tadapt list backbones` marks them 'bundled')",
+    )
     parser.add_argument("--size", type=int, default=160, help="short side and centre crop (px)")
     parser.add_argument("--snippet-frames", type=int, default=16, help="frames per snippet")
     parser.add_argument("--feat-stride", type=int, default=4, help="frames between snippets")
@@ -54,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if args.split is not None:
         annotations = annotations.split(args.split)
     backbone = create_backbone(args.backbone, img_size=args.size)
-    if args.checkpoint is not None:
-        print(load_pretrained(backbone, args.checkpoint).summary())
+    weights = args.checkpoint or bundled_weights(args.backbone)
+    if weights is None:
+        print(f"{args.backbone}: random init (no --checkpoint, and the tag ships no weights)")
+    else:
+        print(load_pretrained(backbone, weights).summary())
     backbone.to(args.device)
     report = extract_features(
         backbone,

@@ -2,16 +2,21 @@
 
 ``tadapt list backbones`` prints one row per backbone architecture: width, depth, heads,
 patch size, parameter count (computed on the meta device, so nothing is allocated) and the
-weight tags with their sources. Further kinds (strategies, datasets, presets) become new
-choices of the same positional argument.
+weight tags with their sources; ``bundled`` marks weights shipped inside tadapt, which
+``model.backbone.pretrained: true`` loads without a checkpoint. Further kinds (strategies,
+datasets, presets) become new choices of the same positional argument.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tadapt.config import list_presets, preset_path
+
+if TYPE_CHECKING:
+    from tadapt.backbones import PretrainedCfg
 
 __all__ = ["add_parser", "backbone_rows", "run"]
 
@@ -28,7 +33,7 @@ def backbone_rows() -> list[list[str]]:
             model = create_backbone(name)
         params = sum(p.numel() for p in model.parameters())
         records = list_pretrained_cfgs(name)
-        weights = ", ".join(f"{cfg.tag} ({cfg.source})" for cfg in records) or "-"
+        weights = ", ".join(_tag_cell(cfg) for cfg in records) or "-"
         rows.append(
             [
                 name,
@@ -41,6 +46,12 @@ def backbone_rows() -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _tag_cell(cfg: PretrainedCfg) -> str:
+    # "bundled": the weights ship with tadapt, so pretrained=true needs no checkpoint
+    where = "bundled, " if cfg.bundled_file is not None else ""
+    return f"{cfg.tag} ({where}{cfg.source})"
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

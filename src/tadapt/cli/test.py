@@ -82,9 +82,9 @@ def _load_adapter_checkpoint(
         raise ValueError(f"{path} is an adapter-only checkpoint; the config trains on features")
     spec = config.model.backbone
     assert spec is not None
-    if spec.checkpoint is None and config.model.strategy != "full":
+    if not spec.pretrained and config.model.strategy != "full":
         logger.warning(
-            "model.backbone.checkpoint is null: the adapters go onto a randomly initialised "
+            "model.backbone.pretrained is false: the adapters go onto a randomly initialised "
             "backbone, reproducible only with the run's seed (train.seed=%d)",
             config.train.seed,
         )

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tadapt.adapters import list_strategies
+from tadapt.backbones import bundled_weights
 from tadapt.config.loading import ConfigError
-from tadapt.config.schema import ExperimentConfig, SyntheticVideoDataConfig
+from tadapt.config.schema import BackboneConfig, ExperimentConfig, SyntheticVideoDataConfig
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 
@@ -215,6 +216,34 @@ def _check_ranges(config: ExperimentConfig) -> None:
         )
 
 
+def _check_backbone_weights(backbone: BackboneConfig) -> None:
+    """``pretrained`` needs a ``checkpoint`` or weights shipped with the tag; random init neither.
+
+    Shipped weights are sha256-checked here (once per process), before any data is read.
+    """
+    if not backbone.pretrained:
+        if backbone.checkpoint is not None:
+            raise ConfigError(
+                "model.backbone.pretrained: false (random init) contradicts "
+                f"model.backbone.checkpoint={backbone.checkpoint!r}; drop one"
+            )
+        return
+    if backbone.checkpoint is not None:
+        return
+    try:
+        shipped = bundled_weights(backbone.name)
+    except ValueError as err:  # unknown name or tag, missing or damaged shipped file
+        raise ConfigError(f"model.backbone.name: {err}") from None
+    if shipped is None:
+        raise ConfigError(
+            "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
+            "checkpoint=pretrained/vit-small-p16_videomae-k400.pth), name a weight tag shipped "
+            f"with tadapt instead of {backbone.name!r} (`tadapt list backbones` marks them "
+            "'bundled'), or set model.backbone.pretrained=false for a random init; see "
+            "docs/adaptation.md"
+        )
+
+
 def _check_frames_mode(config: ExperimentConfig) -> None:
     """Videos go with a backbone, features without; the strategy and its settings exist."""
     data, model = config.data, config.model
@@ -242,15 +271,8 @@ def _check_frames_mode(config: ExperimentConfig) -> None:
             f"model.strategy: unknown strategy {model.strategy!r}{hint}; known: "
             f"{', '.join(list_strategies())}"
         )
-    backbone = model.backbone
-    if backbone is not None and backbone.pretrained == (backbone.checkpoint is None):
-        raise ConfigError(
-            "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
-            "checkpoint=pretrained/vit-small-p16_videomae-k400.pth, see docs/backbones.md)"
-            if backbone.pretrained
-            else "model.backbone.pretrained: false (random init) contradicts "
-            f"model.backbone.checkpoint={backbone.checkpoint!r}; drop one"
-        )
+    if model.backbone is not None:
+        _check_backbone_weights(model.backbone)
     if config.train.fidelity is not None and not frames:
         raise ConfigError(
             "train.fidelity: LoFi reduces frames; it needs videos (data.video_dir), not features"

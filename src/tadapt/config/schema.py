@@ -276,8 +276,9 @@ class BackboneConfig:
         name: registered backbone (``videomae_small_patch16``, ``videomaev2_giant_patch14``...).
         checkpoint: local weights (official VideoMAE / VideoMAEv2 ``.pth``, Hugging Face
             folder, ``.safetensors``).
-        pretrained: require ``checkpoint``; ``false`` trains from a random init (the tiny
-            synthetic presets: no weights exist for their backbone).
+        pretrained: load pretrained weights: ``checkpoint``, or without one the weights
+            shipped with ``name``'s tag (``tadapt list backbones`` marks them ``bundled``);
+            ``false`` trains from a random init (the tiny synthetic presets).
         drop_path_rate: stochastic depth of the last block (AdaTAD: 0.1).
         grad_checkpointing: checkpoint each block that takes part in the backward pass
             (AdaTAD ``with_cp``); what makes ``tia`` cheap.
