@@ -27,6 +27,7 @@ against peak memory go to ``--out-dir``.
 
     python benchmarks/mini_repro.py --checkpoint PATH/videomae_tiny.pth   # 8 rows x 3 seeds
     python benchmarks/mini_repro.py --quick                               # smoke test
+    python benchmarks/mini_repro.py --checkpoint PATH train.device=cuda   # on a GPU
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -114,6 +116,9 @@ def _trainable(config: ExperimentConfig) -> int:
 def run_one(run: Run) -> dict[str, object]:
     """Train and evaluate one run in this process; its measurements as a JSON-able dict."""
     torch.set_num_threads(run.threads)
+    # AdamW's first step imports torch._dynamo lazily (seconds): a cost of the process, not of
+    # the run, so it is paid before the clock and the meter start
+    importlib.import_module("torch._dynamo")
     overrides = run.all_overrides()
     run_dir = Path(run.run_dir)
     device = choose_device(load_config(run.preset, overrides).train.device)
@@ -203,7 +208,8 @@ def describe(
         f"- date: {now}",
         f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"device {choose_device(train.device)}, {threads} torch threads per run, "
-        f"{args.jobs} run(s) at once",
+        f"{args.jobs} run(s) at once, load average {os.getloadavg()[0]:.1f} at the start "
+        "(other processes slow the wall times, not the memory)",
         f"- dataset: {dataset}",
         f"- backbone: `{backbone.name}`, {weights}",
         f"- schedule (preset `{args.preset}`): {train.epochs} epochs, batch {train.batch_size}, "
@@ -221,6 +227,12 @@ def main() -> None:
     """Render the videos, run every (strategy, seed) in its own process, write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or YAML file")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides for every run, e.g. train.device=cuda (after --quick's)",
+    )
     parser.add_argument("--checkpoint", type=Path, help="pretrained backbone weights")
     parser.add_argument(
         "--strategies", nargs="+", default=list(ROWS), help=f"rows (default: {' '.join(ROWS)})"
@@ -263,8 +275,12 @@ def main() -> None:
             shared += [f"model.backbone.checkpoint={path}", "model.backbone.pretrained=true"]
         if args.quick:
             shared += QUICK
+        shared += args.overrides
         # render the videos once, before any run is timed
-        config, _ = prepare_experiment(args.preset, shared, work / "render")
+        try:
+            config, _ = prepare_experiment(args.preset, shared, work / "render")
+        except ValueError as err:  # ConfigError included: a bad preset, override or dataset
+            parser.error(str(err))
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         order = [r for r in ROWS if r in args.strategies]
         runs = [
