@@ -12,11 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
-
 __all__ = ["Summary", "format_report", "plot", "summarize"]
 
 Result = dict[str, Any]
@@ -118,6 +113,12 @@ def format_report(description: Sequence[str], results: Sequence[Result]) -> list
 
 def plot(summaries: Sequence[Summary], path: Path) -> None:
     """Average mAP (mean, std error bars) against peak memory, one labelled point per row."""
+    # imported here: the run processes import this module but never draw (about a second)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     for s in summaries:
         axes.errorbar(s.peak_mib, s.map_mean, yerr=s.map_std or 0.0, fmt="o", capsize=3)
