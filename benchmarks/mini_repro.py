@@ -166,7 +166,7 @@ def launch(run: Run) -> dict[str, object]:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RuntimeError(
             f"run {run.row} seed {run.seed} failed (exit code {done.returncode}); the end of "
-            f"its log {log}:\n{tail}"
+            f"its log {log} (--work-dir keeps it):\n{tail}"
         )
     result: dict[str, object] = json.loads((run_dir / "result.json").read_text())
     return result
@@ -181,7 +181,11 @@ def _sha256(path: Path) -> str:
 
 
 def describe(
-    config: ExperimentConfig, args: argparse.Namespace, shared: list[str], threads: int
+    config: ExperimentConfig,
+    args: argparse.Namespace,
+    shared: list[str],
+    threads: int,
+    lofi: bool,
 ) -> list[str]:
     """The report's header: command, date, machine, dataset, backbone, schedule, meter."""
     data, train, videos = config.data, config.train, config.data.synthetic_videos
@@ -216,11 +220,10 @@ def describe(
         f"lr {config.optim.lr:g}, windows of {data.max_seq_len} frames (frame stride "
         f"{data.frame_stride}) at {data.image_size} px, {train.precision}; "
         f"shared overrides: `{' '.join(shared) or 'none'}`",
-        f"- lofi: `tadapt lofi` with `{' '.join(LOFI)}` (the new head's mAP)",
         f"- seeds (`train.seed`): {', '.join(map(str, range(args.seeds)))}",
         "- memory: peak over each run (training and evaluation) in a fresh process, "
         "benchmarks/peak_rss.py's meter; wall time: training and evaluation per run",
-    ]
+    ] + [f"- lofi: `tadapt lofi` with `{' '.join(LOFI)}` (the new head's mAP)"] * lofi
 
 
 def main() -> None:
@@ -253,11 +256,17 @@ def main() -> None:
     if args.run_one is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         run = Run(**json.loads((args.run_one / "spec.json").read_text()))
-        result = run_one(run)
+        try:
+            result = run_one(run)
+        except ValueError as err:  # bad config, data or checkpoint: the message says what to do
+            sys.exit(f"error: {err}")
         (args.run_one / "result.json").write_text(json.dumps(result))
         return
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
+    # overrides after --strategies land in its list: names never hold "="
+    args.overrides += [name for name in args.strategies if "=" in name]
+    args.strategies = [name for name in args.strategies if "=" not in name]
     unknown = sorted(set(args.strategies) - set(ROWS))
     if unknown:
         parser.error(f"--strategies: unknown {', '.join(unknown)}; choose from {' '.join(ROWS)}")
@@ -290,7 +299,7 @@ def main() -> None:
             for row in order
             for seed in range(args.seeds)
         ]
-        header = describe(config, args, shared, threads)
+        header = describe(config, args, shared, threads, "lofi" in order)
         print("\n".join(header), flush=True)
         results = []
         with ThreadPoolExecutor(args.jobs) as pool:

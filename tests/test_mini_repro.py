@@ -132,3 +132,29 @@ def test_bad_arguments_are_refused_with_what_to_do(argv: list[str], message: str
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_run_stops_the_benchmark_with_its_error(tmp_path: Path) -> None:
+    missing = tmp_path / "weights.pth"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--strategies",
+            "tia",
+            f"model.backbone.checkpoint={missing}",
+            "model.backbone.pretrained=true",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1
+    assert "run tia seed 0 failed (exit code 1)" in done.stderr
+    assert f"error: model.backbone.checkpoint: {missing} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "mini_repro.md").exists()
