@@ -49,11 +49,9 @@ The step time is the median of the timed steps.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import multiprocessing
 import os
-import platform
 import statistics
 import time
 from collections.abc import Iterator
@@ -65,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peak_rss import reset_peak_rss, status_mib
+from peak_rss import MALLOC_ENV, choose_method, cpu_model, memory_now, peak_meter
 from tadapt.adapters import list_strategies
 from tadapt.backbones.checkpointing import CheckpointScheme
 from tadapt.cli.experiment import build_backbone_features
@@ -75,7 +73,6 @@ from tadapt.engine.optim import build_optimizer
 
 BACKBONE = "videomae_small_patch16"  # embed 384, 6 heads, patch 16, tubelet 2
 NUM_CLASSES = 20  # THUMOS-14
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 NO_CKPT = " (no ckpt)"
 DEFAULTS = BackboneConfig()  # the default checkpointing scheme and skip rule
 
@@ -162,53 +159,6 @@ def build_model(probe: Probe) -> LightHead:
     return LightHead(build_backbone_features(config), NUM_CLASSES)
 
 
-def choose_method(device: torch.device) -> str:
-    """``cuda`` on a GPU; ``rss`` where the high-water mark can be reset; else ``profiler``."""
-    if device.type == "cuda":
-        return "cuda"
-    try:
-        reset_peak_rss()
-    except OSError:
-        return "profiler"
-    return "rss"
-
-
-@contextlib.contextmanager
-def _peak_meter(method: str, device: torch.device) -> Iterator[list[float]]:
-    """Measure the block's peak memory over the memory before it; the MiB land in the list."""
-    found: list[float] = []
-    if method == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        yield found
-        torch.cuda.synchronize(device)
-        found.append((torch.cuda.max_memory_allocated(device) - before) / 2**20)
-    elif method == "rss":
-        reset_peak_rss()
-        before_mib = status_mib("VmRSS")
-        yield found
-        found.append(status_mib("VmHWM") - before_mib)
-    else:
-        activities = [torch.profiler.ProfilerActivity.CPU]
-        with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
-            yield found
-        # every allocation (+) and free (-) in time order; the running sum's maximum is the
-        # peak of live tensor bytes over those alive before the block
-        records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-        live = peak = 0
-        for record in sorted(records, key=lambda e: e.start_ns()):
-            live += record.nbytes()
-            peak = max(peak, live)
-        found.append(peak / 2**20)
-
-
-def _memory_now(method: str, device: torch.device) -> float:
-    if method == "cuda":
-        return torch.cuda.memory_allocated(device) / 2**20
-    return status_mib("VmRSS")
-
-
 def measure(probe: Probe) -> Result:
     """Build the model, warm up one step, then time and measure ``probe.steps`` steps."""
     if probe.threads is not None:
@@ -218,7 +168,7 @@ def measure(probe: Probe) -> Result:
     torch.manual_seed(0)
     frames = torch.randn(1, 3, probe.frames, probe.size, probe.size, device=device)
     masks = torch.ones(1, probe.frames, dtype=torch.bool, device=device)
-    built = _memory_now(method, device)
+    built = memory_now(method, device)
     model = build_model(probe).to(device).train()
     optimizer = build_optimizer(model, lr=1e-4, weight_decay=0.05)
     chunk, stride = model.features.chunk_frames, model.features.temporal_stride
@@ -241,18 +191,18 @@ def measure(probe: Probe) -> Result:
         return time.perf_counter() - start
 
     step()  # warm-up: optimizer state, library scratch buffers, position-table cache
-    state_mib = _memory_now(method, device) - built
+    state_mib = memory_now(method, device) - built
     peaks: list[float] = []
     seconds: list[float] = []
     for _ in range(probe.steps):
         if method == "profiler":  # the profiler slows the step: time it unprofiled
             seconds.append(timed())
             continue
-        with _peak_meter(method, device) as found:
+        with peak_meter(method, device) as found:
             seconds.append(timed())
         peaks += found
     if method == "profiler":  # one more step, profiled and untimed
-        with _peak_meter(method, device) as found:
+        with peak_meter(method, device) as found:
             step()
         peaks = found
     return Result(
@@ -417,14 +367,6 @@ def format_scheme_table(
     return lines
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     """Measure every (row, depth) in its own process and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -499,7 +441,7 @@ def main() -> None:
         f"{args.steps} timed steps after 1 warm-up"
     )
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{threads} threads per probe, {args.jobs} probe(s) at once, load average "
         f"{os.getloadavg()[0]:.1f}",
         flush=True,

@@ -97,7 +97,7 @@ SOURCES = {
     "adatad_anet_videomae_s_192x4_160": OPENTAD_ANET,
     "lofi_anet_videomae_s_cyclic": OPENTAD_ANET,  # AdaTAD's ActivityNet pipeline
 }
-NO_SOURCE = {"tiny_synthetic_features", "tiny_synthetic_videos"}
+NO_SOURCE = {"tiny_synthetic_features", "tiny_synthetic_videos", "mini_repro_synthetic"}
 
 
 def test_every_preset_is_pinned_or_has_no_source() -> None:

@@ -1,0 +1,160 @@
+"""``benchmarks/mini_repro.py``: the comparison table in miniature, and its report."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPT = BENCHMARKS / "mini_repro.py"
+ROWS = ["frozen", "full", "adapter", "lora", "tia", "tia_side", "losa", "lofi"]
+TIOUS = ["0.30", "0.40", "0.50", "0.60", "0.70"]  # the preset's eval.tiou_thresholds
+
+
+def _tables(text: str) -> list[list[dict[str, str]]]:
+    """Each Markdown table of ``text`` as rows of ``{column: cell}``."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            tables[-1].append([cell.strip() for cell in line.strip("|").split("|")])
+        previous = line
+    return [[dict(zip(t[0], row, strict=True)) for row in t[2:]] for t in tables]
+
+
+def _check_consistent(table: list[dict[str, str]], raw: list[dict[str, str]]) -> None:
+    """Every table row equals the mean / std / max of its raw runs (to the printed digits)."""
+    for row in table:
+        runs = [r for r in raw if r["strategy"] == row["strategy"]]
+        maps = [float(r["average mAP (%)"]) for r in runs]
+        mean, _, std = row["average mAP (%)"].partition(" ± ")
+        assert float(mean) == pytest.approx(statistics.mean(maps), abs=0.011)
+        if len(runs) > 1:
+            assert float(std) == pytest.approx(statistics.stdev(maps), abs=0.011)
+        else:
+            assert not std  # no spread from one run
+        for tiou in TIOUS:
+            key = f"mAP@{tiou} (%)"
+            per_run = [float(r[key]) for r in runs]
+            assert float(row[key]) == pytest.approx(statistics.mean(per_run), abs=0.011)
+        assert {r["trainable params"] for r in runs} == {row["trainable params"]}
+        assert float(row["peak MiB"]) == pytest.approx(
+            max(float(r["peak MiB"]) for r in runs), abs=0.51
+        )
+        wall = statistics.mean(float(r["wall s"]) for r in runs)
+        assert float(row["wall s"]) == pytest.approx(wall, abs=0.051)
+
+
+@pytest.mark.slow
+def test_quick_run_has_a_row_per_strategy_and_a_plot(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1200,  # about 2 minutes on 2 idle cores; much more on a busy machine
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (tmp_path / "mini_repro.md").read_text()
+    assert "- backbone: `videomae_tiny_patch16`, random init" in report
+    assert "data.synthetic_videos.num_videos=6" in report  # the --quick shrink is recorded
+    table, raw = _tables(report)
+    assert [row["strategy"] for row in table] == ROWS
+    assert [(r["strategy"], r["seed"]) for r in raw] == [(row, "0") for row in ROWS]
+    for row in table:
+        assert 0.0 <= float(row["average mAP (%)"]) <= 100.0
+        assert all(0.0 <= float(row[f"mAP@{t} (%)"]) <= 100.0 for t in TIOUS)
+        assert float(row["peak MiB"]) > 0
+        assert float(row["wall s"]) > 0
+    assert {r["meter"] for r in raw} <= {"rss", "profiler"}  # the preset trains on the CPU
+    trainable = {row["strategy"]: int(row["trainable params"].replace(",", "")) for row in table}
+    # LoFi's end-to-end stage trains the whole detector, as full fine-tuning does
+    assert trainable["lofi"] == trainable["full"]
+    adapted = [n for row, n in trainable.items() if row not in ("frozen", "full", "lofi")]
+    assert all(trainable["frozen"] < n < trainable["full"] for n in adapted)
+    _check_consistent(table, raw)
+    png = (tmp_path / "mini_repro.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) < 200_000
+
+
+def test_report_reduces_seeds_to_mean_std_max(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from mini_repro_report import format_report, plot, summarize
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def run(row: str, seed: int, average: float, peak: float) -> dict[str, object]:
+        per_tiou = {t: average + i for i, t in enumerate(TIOUS)}
+        return {
+            "row": row,
+            "seed": seed,
+            "average_mAP": average,
+            "mAP": per_tiou,
+            "trainable": 1000,
+            "peak_mib": peak,
+            "meter": "rss",
+            "wall_sec": 2.0 + seed,
+        }
+
+    spread = [(0, 10.0, 50.0), (1, 20.0, 70.0), (2, 30.0, 60.0)]
+    results = [run("tia", seed, average, peak) for seed, average, peak in spread]
+    results.append(run("lofi", 0, 5.0, 40.0))
+    table, raw = _tables("\n".join(format_report(["- a header line"], results)))
+    assert table[0]["average mAP (%)"] == "20.00 ± 10.00"  # sample standard deviation
+    assert table[0]["peak MiB"] == "70"  # the largest over the seeds
+    assert table[0]["wall s"] == "3.0"
+    assert table[1]["average mAP (%)"] == "5.00"
+    assert len(raw) == 4
+    _check_consistent(table, raw)
+    plot(summarize(results), tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--strategies", "tia", "adapters"], "--strategies: unknown adapters; choose from frozen"),
+        (["--quick", "optim.lrr=0.1"], "optim.lrr"),  # the preset's error, no traceback
+    ],
+)
+def test_bad_arguments_are_refused_with_what_to_do(argv: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_run_stops_the_benchmark_with_its_error(tmp_path: Path) -> None:
+    missing = tmp_path / "weights.pth"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--strategies",
+            "tia",
+            f"model.backbone.checkpoint={missing}",
+            "model.backbone.pretrained=true",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1
+    assert "run tia seed 0 failed (exit code 1)" in done.stderr
+    assert f"error: model.backbone.checkpoint: {missing} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "mini_repro.md").exists()
