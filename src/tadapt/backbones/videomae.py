@@ -483,9 +483,23 @@ def _build(defaults: Mapping[str, object], overrides: Mapping[str, object]) -> V
     return VisionTransformer(**{**defaults, **overrides})  # type: ignore[arg-type]
 
 
-@register_backbone()
+_SYNTH = PretrainedCfg(
+    tag="synth",
+    source="tadapt",
+    description="tadapt pretrain on 100 synthetic videos of 6 motion classes (grow, shrink, "
+    "oscillate, blink, move_up, move_down; disjoint from the benchmark's): VideoMAE, then clip "
+    "classification; 64 px, 16 frames every 2nd (commands in tadapt/weights/"
+    "videomae_tiny_patch16_synth.json)",
+    img_size=64,
+    license="Apache-2.0",
+    bundled_file="videomae_tiny_patch16_synth.pth",
+    bundled_sha256="4bca72a315f6ea0b0a9db7f13b351cac1677ea46c056830bd7fda3aacb4e08e1",
+)
+
+
+@register_backbone(_SYNTH)
 def videomae_tiny_patch16(**overrides: object) -> VisionTransformer:
-    """A 4-block, 96-wide ViT (patch 16) for tests and CPU demos; no released weights."""
+    """A 4-block, 96-wide ViT (patch 16) for tests and CPU demos; tadapt ships ``.synth``."""
     return _build({"embed_dim": 96, "depth": 4, "num_heads": 3}, overrides)
 
 
