@@ -1,7 +1,8 @@
 """The AdaTAD / LoSA / LoFi comparison table in miniature: every tuning strategy, one dataset.
 
 One synthetic localization dataset (rendered videos, train/test split), one backbone
-(``--checkpoint``: pretrained VideoMAE weights; without it random init, for development only),
+(the preset's: by default the tiny ViT tadapt ships, pretrained by ``tadapt pretrain``;
+``--checkpoint`` replaces it),
 the same ActionFormer head, schedule and budget: the preset's (``--preset``, default
 ``mini_repro_synthetic``). One detector is trained and evaluated per strategy and seed
 (``train.seed``):
@@ -25,7 +26,7 @@ per tIoU, trainable parameters, the largest peak memory over the seeds and the m
 The Markdown report (with every run's raw numbers below the table) and a plot of average mAP
 against peak memory go to ``--out-dir``.
 
-    python benchmarks/mini_repro.py --checkpoint PATH/videomae_tiny.pth   # 8 rows x 3 seeds
+    python benchmarks/mini_repro.py --jobs 2                              # 8 rows x 3 seeds
     python benchmarks/mini_repro.py --quick                               # smoke test
     python benchmarks/mini_repro.py --checkpoint PATH train.device=cuda   # on a GPU
 """
@@ -53,6 +54,7 @@ import torch
 from mini_repro_report import format_report, plot, summarize
 from peak_rss import MALLOC_ENV, choose_method, cpu_model, peak_meter
 from tadapt.adapters import trainable_parameter_report
+from tadapt.backbones import bundled_weights
 from tadapt.cli.experiment import build_model, choose_device, prepare_experiment
 from tadapt.cli.lofi import run_lofi
 from tadapt.cli.train import train_experiment
@@ -191,10 +193,14 @@ def describe(
     data, train, videos = config.data, config.train, config.data.synthetic_videos
     backbone = config.model.backbone
     assert backbone is not None  # videos
-    if args.checkpoint is None:
-        weights = "random init (no --checkpoint: for development only)"
-    else:
+    if args.checkpoint is not None:
         weights = f"`{args.checkpoint}` (sha256 {_sha256(args.checkpoint)})"
+    elif backbone.pretrained:
+        shipped = bundled_weights(backbone.name)
+        assert shipped is not None  # resolve() checked it
+        weights = f"the weights tadapt ships (`{shipped.name}`, sha256 {_sha256(shipped)})"
+    else:
+        weights = "random init"
     if videos is None:
         dataset = f"`{data.annotation_file}`, videos in `{data.video_dir}`"
     else:

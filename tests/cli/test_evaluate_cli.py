@@ -201,11 +201,16 @@ def test_demo_checks_the_evaluator_then_trains_a_detector(tmp_path, capsys):
     report = json.loads((tmp_path / "tiny_run" / "report.json").read_text())
     assert report["average_mAP"] >= 0.9
     assert f"average mAP: {100 * report['average_mAP']:.2f} %" in out
-    # step 3: end to end from synthetic videos, with an adapter-only checkpoint
-    e2e = json.loads((tmp_path / "tiny_e2e" / "report.json").read_text())
-    assert f"average mAP: {100 * e2e['average_mAP']:.2f} % (random backbone" in out
-    assert (tmp_path / "tiny_e2e" / "checkpoints" / "adapters.pt").is_file()
-    # a second demo run replaces its own previous run instead of refusing
+    # step 3: head only vs TIA from the shipped pretrained backbone, side by side
+    for strategy in ("frozen", "tia"):
+        run = json.loads((tmp_path / f"tiny_{strategy}" / "report.json").read_text())
+        row = f"{strategy:<10}{100 * run['average_mAP']:>10.2f} %  {tmp_path / f'tiny_{strategy}'}"
+        assert row in out
+        config = (tmp_path / f"tiny_{strategy}" / "config.yaml").read_text()
+        assert "name: videomae_tiny_patch16.synth" in config
+        assert f"strategy: {strategy}" in config
+    assert (tmp_path / "tiny_tia" / "checkpoints" / "adapters.pt").is_file()
+    # a second demo run replaces its own previous runs instead of refusing
     assert main(["demo", "--out", str(tmp_path)]) == 0
 
 

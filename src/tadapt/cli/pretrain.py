@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tadapt.pretraining.config import FinetuneConfig, PretrainConfig
 
@@ -170,12 +171,8 @@ def run(args: argparse.Namespace) -> int:
     from tadapt.pretraining.finetune import finetune_classifier
 
     # the fine-tuning stage starts from the file, through the loader every user checkpoint takes
-    backbone = create_backbone(
-        config.backbone,
-        checkpoint=result.checkpoint,
-        chunk_frames=config.num_frames,
-        **config.backbone_overrides,
-    )
+    overrides: dict[str, Any] = {**config.backbone_overrides, "chunk_frames": config.num_frames}
+    backbone = create_backbone(config.backbone, checkpoint=result.checkpoint, **overrides)
     tuned = finetune_classifier(
         backbone,
         finetune,
