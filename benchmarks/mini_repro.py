@@ -71,7 +71,7 @@ LOFI = (
 )
 # --quick shrinks the preset's data and schedule, and only these (every row stays)
 QUICK = (
-    "data.synthetic_videos.num_videos=6",  # 4 train, 2 test
+    "data.synthetic_videos.num_videos=10",  # 5 train, 5 test
     "data.synthetic_videos.duration_sec=6.0",
     "data.max_seq_len=32",
     "train.epochs=2",

@@ -62,8 +62,9 @@ def test_quick_run_has_a_row_per_strategy_and_a_plot(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = (tmp_path / "mini_repro.md").read_text()
-    assert "- backbone: `videomae_tiny_patch16`, random init" in report
-    assert "data.synthetic_videos.num_videos=6" in report  # the --quick shrink is recorded
+    shipped = "- backbone: `videomae_tiny_patch16.synth`, the weights tadapt ships "
+    assert f"{shipped}(`videomae_tiny_patch16_synth.pth`, sha256 " in report
+    assert "data.synthetic_videos.num_videos=10" in report  # the --quick shrink is recorded
     table, raw = _tables(report)
     assert [row["strategy"] for row in table] == ROWS
     assert [(r["strategy"], r["seed"]) for r in raw] == [(row, "0") for row in ROWS]

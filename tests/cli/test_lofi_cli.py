@@ -105,5 +105,9 @@ def test_fidelity_budget_is_checked_at_the_configured_frame_size(tmp_path):
     # the tiny ViT has patch 16: 48 px -> 3 x 3 tokens, S-LoFi 32 px -> 2 x 2 (2.25, not 4)
     cyclic = "train.fidelity.mode=cyclic"
     with pytest.raises(ConfigError, match=r"train\.fidelity: fidelity level 1x2 at 48 x 48 px"):
+        _transform(tmp_path, cyclic, "data.image_size=48")
+    # 64 px -> 4 x 4 tokens: S-LoFi fits (2 x 2), ST-LoFi's 45 px rounds to 2 x 2 too (3.56)
+    with pytest.raises(ConfigError, match=r"fidelity level 2x1\.41421 at 64 x 64 px"):
         _transform(tmp_path, cyclic)
+    assert _transform(tmp_path, cyclic, 'train.fidelity.levels="1x2,4x1"') is not None
     assert _transform(tmp_path, cyclic, "data.image_size=160") is not None  # 10 x 10 tokens
