@@ -87,6 +87,12 @@ def add_parser(
     ft.add_argument("--finetune-warmup-epochs", type=int, default=_FT_DEFAULTS.warmup_epochs)
     ft.add_argument("--finetune-batch-size", type=int, default=_FT_DEFAULTS.batch_size)
     ft.add_argument("--finetune-lr", type=float, default=_FT_DEFAULTS.base_lr, help="per 256 clips")
+    ft.add_argument(
+        "--finetune-drop-path",
+        type=float,
+        default=_FT_DEFAULTS.drop_path,
+        help="stochastic depth of the last block",
+    )
     run_group = parser.add_argument_group("run")
     run_group.add_argument(
         "--precision", default=_DEFAULTS.precision, choices=("fp32", "bf16", "fp16", "amp")
@@ -136,6 +142,7 @@ def finetune_config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         warmup_epochs=args.finetune_warmup_epochs,
         batch_size=args.finetune_batch_size,
         base_lr=args.finetune_lr,
+        drop_path=args.finetune_drop_path,
         seed=args.seed,
     )
 

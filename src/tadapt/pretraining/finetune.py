@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tadapt.backbones.registry import IMAGENET_MEAN, IMAGENET_STD
-from tadapt.backbones.videomae import VisionTransformer
+from tadapt.backbones.videomae import DropPath, VisionTransformer
 from tadapt.data.base import item_generator
 from tadapt.data.files import DataError, find_files, missing_message
 from tadapt.data.transforms import CenterCrop, Compose, MultiScaleCrop, Normalize, ToFloatClip
@@ -36,6 +36,7 @@ from tadapt.engine.seed import seed_everything
 from tadapt.io import atomic_path, load_annotations
 from tadapt.io.video import VideoReader, probe_video, uniform_indices
 from tadapt.pretraining.config import FinetuneConfig
+from tadapt.pretraining.loop import weight_decay_groups
 
 __all__ = ["ClipClassifier", "FinetuneResult", "TrimmedClips", "finetune_classifier"]
 
@@ -253,19 +254,13 @@ def finetune_classifier(
             f"{len(train_set)} training segments is fewer than the batch size {config.batch_size}"
         )
     seed_everything(config.seed)
+    last = max(len(backbone.blocks) - 1, 1)
     for index, block in enumerate(backbone.blocks):  # stochastic depth, linear over depth
-        block.drop_path.p = config.drop_path * index / max(len(backbone.blocks) - 1, 1)  # type: ignore[union-attr]
+        rate = config.drop_path * index / last
+        block.drop_path = DropPath(rate) if rate > 0 else nn.Identity()
     model = ClipClassifier(backbone, len(class_names)).to(dev)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     lr = config.base_lr * config.batch_size / 256
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=lr,
-    )
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, config.weight_decay), lr=lr)
     steps_per_epoch = len(train_set) // config.batch_size
     scheduler = WarmupCosineLR(
         optimizer,
@@ -315,8 +310,8 @@ def finetune_classifier(
             f", held-out {eval_acc[-1]:.3f}" if eval_acc else "",
         )  # fmt: skip
     bar.close()
-    for block in backbone.blocks:  # the backbone leaves as it came: no stochastic depth
-        block.drop_path.p = 0.0  # type: ignore[union-attr]
+    for block in backbone.blocks:  # the backbone leaves without stochastic depth
+        block.drop_path = nn.Identity()
     out = Path(out_path)
     with atomic_path(out) as tmp, tmp.open("wb") as f:
         torch.save({"model": model.official_state_dict(), "class_names": list(class_names)}, f)

@@ -52,7 +52,13 @@ from tadapt.pretraining.config import PretrainConfig
 from tadapt.pretraining.model import MaskedAutoencoder
 from tadapt.pretraining.targets import masked_mse, patch_targets
 
-__all__ = ["PretrainResult", "build_autoencoder", "pretrain", "save_pretrained_weights"]
+__all__ = [
+    "PretrainResult",
+    "build_autoencoder",
+    "pretrain",
+    "save_pretrained_weights",
+    "weight_decay_groups",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +99,11 @@ def save_pretrained_weights(model: MaskedAutoencoder, path: str | os.PathLike[st
     return Path(path)
 
 
-def _param_groups(model: MaskedAutoencoder, weight_decay: float) -> list[dict[str, Any]]:
-    # VideoMAE's get_parameter_groups: no decay on 1-d tensors, biases and the mask token
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups as VideoMAE's ``get_parameter_groups`` (decay on matrices only).
+
+    No weight decay on 1-d tensors, biases and the mask token; ``weight_decay`` on the rest.
+    """
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
@@ -162,7 +171,7 @@ def pretrain(
     )
     steps_per_epoch = len(dataset) // config.batch_size
     optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas
+        weight_decay_groups(model, config.weight_decay), lr=config.lr, betas=config.betas
     )
     scheduler = WarmupCosineLR(
         optimizer,
