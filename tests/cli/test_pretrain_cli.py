@@ -59,3 +59,17 @@ def test_pretrain_refuses_bad_input_in_one_line(tmp_path, capsys):
     argv = ["pretrain", str(tmp_path), "--out", str(tmp_path / "o"), "--finetune-classes"]
     assert main([*argv, str(missing)]) == 2
     assert "--finetune-videos" in capsys.readouterr().err
+
+
+def test_a_diverging_loss_is_a_one_line_error(tmp_path, capsys):
+    data = tmp_path / "synth"
+    config = SyntheticConfig(
+        num_videos=4, num_classes=2, duration_sec=4.0, size=32, actions_per_video=(1, 2),
+        action_duration_sec=(1.0, 1.5), test_fraction=0.0, seed=2,
+    )  # fmt: skip
+    generate_synthetic_dataset(data, config, workers=1, progress=False)
+    argv = ["pretrain", str(data), "--out", str(tmp_path / "run"), *SMALL]
+    assert main([*argv, "--epochs", "2", "--lr", "1e12"]) == 2
+    err = capsys.readouterr().err
+    assert "tadapt pretrain: error: pretraining loss is" in err
+    assert "lower base_lr" in err

@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:  # bad input, files, a diverged loss
         if os.environ.get(_DEBUG_ENV):
             raise
         print(f"tadapt {args.command}: error: {exc}", file=sys.stderr)
