@@ -202,8 +202,6 @@ def pretrain(
         losses, lrs = list(state["state"]["losses"]), list(state["state"]["lrs"])
         logger.info("resuming %s after epoch %d (step %d)", out, first_epoch, step)
     write_text_atomic(out / "config.json", json.dumps(settings, indent=2) + "\n")
-    mean = torch.tensor(IMAGENET_MEAN)
-    std = torch.tensor(IMAGENET_STD)
     bar = tqdm(
         total=config.epochs * steps_per_epoch,
         initial=step,
@@ -237,8 +235,8 @@ def pretrain(
                     clips,
                     patch_size=model.patch_size,
                     tubelet_size=model.tubelet_size,
-                    mean=mean.tolist(),
-                    std=std.tolist(),
+                    mean=IMAGENET_MEAN,
+                    std=IMAGENET_STD,
                     normalize=config.normalize_target,
                 )
                 targets = targets[decode].reshape(clips.shape[0], -1, targets.shape[-1])
