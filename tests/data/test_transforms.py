@@ -16,6 +16,7 @@ from tadapt.data.transforms import (
     CenterCrop,
     ColorJitter,
     Compose,
+    MultiScaleCrop,
     Normalize,
     RandomHorizontalFlip,
     RandomResizedCrop,
@@ -304,3 +305,31 @@ def test_random_resized_crop_default_ranges() -> None:
     assert crop.scale == (0.08, 1.0)
     assert crop.ratio == pytest.approx((3 / 4, 4 / 3))
     assert math.isclose(crop.ratio[0] * crop.ratio[1], 1.0)
+
+
+def test_multi_scale_crop_draws_videomae_sizes_and_fixed_positions() -> None:
+    # 96 x 128 frames, output 64: sides int(96 * s) for s in 1, .875, .75, .66 = 96, 84, 72,
+    # 63 -> 64 (within 3 px of the output); height and width at most one scale apart
+    crop = MultiScaleCrop(64)
+    sides = [96, 84, 72, 64]
+    allowed = {(sides[i], sides[j]) for i in range(4) for j in range(4) if abs(i - j) <= 1}
+    generator = torch.Generator().manual_seed(0)
+    seen_sizes, seen_positions = set(), set()
+    for _ in range(400):
+        top, left, h, w = crop.crop_box(96, 128, generator)
+        assert (h, w) in allowed
+        h_step, w_step = (96 - h) // 4, (128 - w) // 4
+        # positions are whole quarter steps: corners, centre, edge centres, quarter points
+        k_h = top // h_step if h_step else 0
+        k_w = left // w_step if w_step else 0
+        assert top == k_h * h_step
+        assert left == k_w * w_step
+        seen_sizes.add((h, w))
+        seen_positions.add((k_w, k_h) if h_step and w_step else None)
+    assert seen_sizes == allowed
+    assert {p for p in seen_positions if p is not None} == {
+        (0, 0), (4, 0), (0, 4), (4, 4), (2, 2), (0, 2), (4, 2), (2, 4), (2, 0),
+        (1, 1), (3, 1), (1, 3), (3, 3),
+    }  # fmt: skip
+    out = crop(ToFloatClip()(_frames(h=96, w=128)), generator)
+    assert out.shape == (3, 4, 64, 64)
