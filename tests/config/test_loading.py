@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -253,6 +254,32 @@ def test_synthetic_videos_name_their_classes(tmp_path):
         r"names 2 classes; leave num_classes at 4 .* or set it to 2",
     ):
         resolve(clash, run_dir=tmp_path)
+
+
+def test_synthetic_video_difficulty_reaches_the_generator(tmp_path):
+    from tadapt.cli.experiment import prepare_experiment
+
+    overrides = [
+        "data.synthetic_videos.num_videos=3",
+        "data.synthetic_videos.duration_sec=3.0",
+        "data.synthetic_videos.actions_per_video=[1,1]",
+        "data.synthetic_videos.action_duration_sec=[1.0,2.0]",
+        "data.synthetic_videos.classes=[move_right,move_left]",
+        "data.synthetic_videos.object_radius=[0.2,0.3]",
+        "data.synthetic_videos.distractors_per_video=[0,0]",
+        "data.synthetic_videos.noise_std=[1.0,2.0]",
+        "data.synthetic_videos.background_detail=[0.0,5.0]",
+        "data.synthetic_videos.test_fraction=0.3",
+    ]
+    config, _ = prepare_experiment("tiny_synthetic_videos", overrides, tmp_path)
+    assert config.data.synthetic_videos is not None
+    saved = json.loads((Path(config.data.synthetic_videos.cache_dir) / "config.json").read_text())
+    assert saved["object_radius"] == [0.2, 0.3]
+    assert saved["distractors_per_video"] == [0, 0]
+    assert (saved["noise_std"], saved["background_detail"]) == ([1.0, 2.0], [0.0, 5.0])
+    bad = [*overrides[:-1], "data.synthetic_videos.object_radius=[0.2,0.5]"]
+    with pytest.raises(ConfigError, match=r"data\.synthetic_videos: SyntheticConfig\.object_r"):
+        prepare_experiment("tiny_synthetic_videos", bad, tmp_path / "bad")
 
 
 def test_resolve_needs_a_folder_for_synthetic_data():

@@ -312,6 +312,12 @@ def test_every_class_reaches_the_training_split_at_the_minimum() -> None:
         ({"action_duration_sec": (1.0, 40.0)}, "action_duration_sec"),
         ({"overlap_prob": 1.5}, "overlap_prob"),
         ({"distractors_per_video": (-1, 2)}, "distractors_per_video"),
+        ({"object_radius": (0.0, 0.1)}, "object_radius"),
+        ({"object_radius": (0.2, 0.1)}, "object_radius"),
+        ({"object_radius": (0.15, 0.4)}, "object_radius"),  # over 0.3 of the frame
+        ({"object_radius": (0.1, 0.2)}, "object_radius"),  # grow / shrink need max >= 2.5 min
+        ({"noise_std": (-1.0, 2.0)}, "noise_std"),
+        ({"background_detail": (10.0, 300.0)}, "background_detail"),
         ({"test_fraction": 1.0}, "test_fraction"),
         ({"crf": 60}, "crf"),
         ({"preset": "turbo"}, "preset"),
@@ -495,6 +501,45 @@ def test_actor_sizes_stay_within_the_distractor_range() -> None:
     assert hi > 0.15 * config.size
 
 
+def test_object_radius_sets_every_object_size() -> None:
+    motions = ("move_right", "move_left", "rotate_cw", "rotate_ccw")  # no grow / shrink
+    config = SyntheticConfig(num_videos=8, classes=motions, object_radius=(0.15, 0.2))
+    assert SyntheticConfig(num_videos=8, classes=motions, object_radius=(0.1, 0.2))  # allowed
+    plan = plan_dataset(config)
+    bodies = [o for s in plan for o in (*s.distractors, *(a.body for a in s.actions))]
+    radii = [o.appearance.radius_px for o in bodies]
+    assert len(radii) > 20
+    assert 0.15 * config.size <= min(radii)
+    assert max(radii) <= 0.2 * config.size
+
+
+def test_noise_and_detail_ranges_reach_the_backgrounds() -> None:
+    quiet = dataclasses.replace(TINY, noise_std=(0.0, 0.0), background_detail=(1.0, 2.0))
+    backgrounds = [spec.background for spec in plan_dataset(quiet)]
+    assert all(b.noise_std == 0.0 and 1.0 <= b.detail <= 2.0 for b in backgrounds)
+    frames = render_video(plan_dataset(quiet)[0])
+    noisy = render_video(plan_dataset(dataclasses.replace(quiet, noise_std=(20.0, 20.0)))[0])
+    # temporal differences of a still background: noise alone makes frames differ a lot more
+    assert (
+        np.abs(np.diff(noisy.astype(float), axis=0)).mean()
+        > 3 * np.abs(np.diff(frames.astype(float), axis=0)).mean()
+    )
+
+
+def test_new_appearance_fields_stay_out_of_config_json_at_their_defaults(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    saved = json.loads((tiny_dataset / "config.json").read_text())
+    assert not {"object_radius", "noise_std", "background_detail"} & set(saved)
+    easy = dataclasses.replace(TINY, object_radius=(0.1, 0.25), noise_std=(1.0, 2.0))
+    generate_synthetic_dataset(tmp_path, easy, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["object_radius"], saved["noise_std"]) == ([0.1, 0.25], [1.0, 2.0])
+    assert "background_detail" not in saved
+    with pytest.raises(ValueError, match="generated with other settings"):
+        ensure_synthetic_dataset(tmp_path, TINY, progress=False)
+
+
 def test_actors_idle_in_view_before_and_after_acting() -> None:
     last = SyntheticConfig().num_frames - 1
     for spec in DEFAULT_PLAN:
@@ -535,9 +580,15 @@ def test_cli_writes_a_dataset_and_summarises(
             "synth", str(tmp_path / "out"), "--videos", "4", "--classes", "2", "--seed", "1",
             "--duration", "4", "--size", "32", "--fps", "8", "--actions", "1", "2",
             "--action-duration", "0.5", "1.5", "--workers", "1", "--preview", "--no-progress",
+            "--distractors", "0", "1", "--object-radius", "0.1", "0.25", "--noise", "1", "2",
+            "--detail", "3", "4",
         ]
     )  # fmt: skip
     assert args.handler(args) == 0
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["distractors_per_video"] == [0, 1]
+    assert (saved["object_radius"], saved["noise_std"]) == ([0.1, 0.25], [1.0, 2.0])
+    assert saved["background_detail"] == [3.0, 4.0]
     out = capsys.readouterr().out
     annotations = load_annotations(tmp_path / "out" / "annotations.json")
     assert f"{annotations.num_instances} action instances of 2 classes" in out

@@ -158,6 +158,10 @@ def prepare_experiment(
                 seed=videos.seed,
                 actions_per_video=videos.actions_per_video,
                 action_duration_sec=videos.action_duration_sec,
+                distractors_per_video=videos.distractors_per_video,
+                object_radius=videos.object_radius,
+                noise_std=videos.noise_std,
+                background_detail=videos.background_detail,
                 test_fraction=videos.test_fraction,
             )
             ensure_synthetic_dataset(

@@ -83,6 +83,38 @@ def add_parser(
     parser.add_argument(
         "--overlap", type=float, default=_DEFAULTS.overlap_prob, help="overlap probability"
     )
+    parser.add_argument(
+        "--distractors",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=_DEFAULTS.distractors_per_video,
+        help="look-alike objects per video that never act",
+    )
+    parser.add_argument(
+        "--object-radius",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=_DEFAULTS.object_radius,
+        help="object radius, fraction of --size (log-uniform); larger is easier to learn",
+    )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=_DEFAULTS.noise_std,
+        help="per-pixel noise std of each video, 0-255 units",
+    )
+    parser.add_argument(
+        "--detail",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=_DEFAULTS.background_detail,
+        help="amplitude of the background's fine texture, 0-255 units",
+    )
     parser.add_argument("--test-fraction", type=float, default=_DEFAULTS.test_fraction)
     parser.add_argument(
         "--workers",
@@ -124,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         actions_per_video=tuple(args.actions),
         action_duration_sec=tuple(args.action_duration),
         overlap_prob=args.overlap,
+        distractors_per_video=tuple(args.distractors),
+        object_radius=tuple(args.object_radius),
+        noise_std=tuple(args.noise),
+        background_detail=tuple(args.detail),
         test_fraction=args.test_fraction,
     )
     started = time.perf_counter()

@@ -105,9 +105,15 @@ class SyntheticVideoDataConfig:
         size: frame side in pixels.
         actions_per_video: ``(min, max)`` action instances per video.
         action_duration_sec: ``(min, max)`` instance durations.
+        distractors_per_video: ``(min, max)`` look-alike objects that never act.
+        object_radius: ``(min, max)`` object radius as a fraction of ``size``.
+        noise_std: ``(min, max)`` per-pixel noise of each video (0-255 units).
+        background_detail: ``(min, max)`` amplitude of the background's fine texture.
         test_fraction: fraction of the videos in the ``test`` subset.
         seed: seed of the generator (the same seed gives the same videos).
         cache_dir: where to write them; ``None``: ``<run dir>/synthetic_videos``.
+
+    The four appearance ranges default to ``tadapt synth``'s (``docs/synthetic.md``).
     """
 
     num_videos: int = 24
@@ -118,6 +124,10 @@ class SyntheticVideoDataConfig:
     size: int = 64
     actions_per_video: tuple[int, int] = (1, 3)
     action_duration_sec: tuple[float, float] = (1.0, 4.0)
+    distractors_per_video: tuple[int, int] = (2, 4)
+    object_radius: tuple[float, float] = (0.055, 0.16)
+    noise_std: tuple[float, float] = (3.0, 8.0)
+    background_detail: tuple[float, float] = (10.0, 30.0)
     test_fraction: float = 0.25
     seed: int = 0
     cache_dir: str | None = None

@@ -241,15 +241,21 @@ def generate_synthetic_dataset(
     return annotation_path
 
 
+_LATER_FIELDS = ("classes", "object_radius", "noise_std", "background_detail")
+
+
 def _provenance(config: SyntheticConfig) -> dict[str, Any]:
     """``config`` as ``config.json`` records it.
 
-    ``classes`` is left out when unset, so a folder written before that field existed
-    still matches its config (and the default output stays byte for byte the same).
+    Fields added after the first release (``classes``, ``object_radius``, ``noise_std``,
+    ``background_detail``) are left out at their defaults, so a folder written before they
+    existed still matches its config (and the default output stays byte for byte the same).
     """
-    fields = asdict(config)
-    if config.classes is None:
-        del fields["classes"]
+    fields: dict[str, Any] = json.loads(json.dumps(asdict(config)))
+    defaults = json.loads(json.dumps(asdict(SyntheticConfig())))
+    for name in _LATER_FIELDS:
+        if fields[name] == defaults[name]:
+            del fields[name]
     return fields
 
 

@@ -48,7 +48,7 @@ _MIN_GAP_SEC = 0.5  # between actions that do not overlap
 _OVERLAP_AT = (0.2, 0.8)  # an overlapping action starts at this fraction of its partner
 _LAYOUT_TRIES = 50
 _IDLE_ROLL_SEC = (0.5, 3.0)  # actors are visible this long before and after their action
-_RADIUS = (0.055, 0.16)  # x size: 6-18 px
+_RADIUS = (0.055, 0.16)  # x size: 6-18 px (SyntheticConfig.object_radius)
 _SPEED = (0.15, 0.40)  # x size per second: 17-45 px/s (drift is <= 3.4 px/s)
 _SPIN_DEG_S = (90.0, 270.0)
 _MAX_SPIN_DEG_PER_FRAME = 20.0  # well below 45 deg, where a 4-fold symmetric object aliases
@@ -61,8 +61,8 @@ _DRIFT = (0.0, 0.03)  # x size per second: random-walk velocity std up to 3.4 px
 _JITTER = (0.0, 0.0045)  # x size: per-frame jitter std up to 0.5 px
 _TWIN_PROB = 0.5  # a distractor copies the look of one of the video's actors
 _PAN = (0.02, 0.06)  # x size per second: background panning 2-7 px/s
-_NOISE_STD = (3.0, 8.0)
-_DETAIL = (10.0, 30.0)
+_NOISE_STD = (3.0, 8.0)  # SyntheticConfig.noise_std
+_DETAIL = (10.0, 30.0)  # SyntheticConfig.background_detail
 _FLICKER = (0.0, 0.08)
 _FLICKER_PERIOD_SEC = (6.0, 20.0)
 
@@ -88,6 +88,14 @@ class SyntheticConfig:
         action_duration_sec: ``(min, max)`` of the log-uniform instance durations.
         overlap_prob: probability that an action starts inside the previous one.
         distractors_per_video: ``(min, max)`` distractor objects per video, inclusive.
+        object_radius: ``(min, max)`` radius of every object as a fraction of ``size``
+            (log-uniform). With ``grow`` or ``shrink`` among the classes, ``max / min`` must
+            be at least 2.5 (their largest scale factor), so both ends of an instance stay
+            within the range. Larger objects make the classes easier to learn: the default
+            (6-18 px at 112 px) is below a 16 px ViT patch for half the objects.
+        noise_std: ``(min, max)`` per-pixel Gaussian noise of each video (0-255 units).
+        background_detail: ``(min, max)`` amplitude of the background's fine luminance
+            texture (0-255 units).
         test_fraction: fraction of videos in the ``test`` subset (the rest is ``train``).
         crf: x264 constant rate factor (0 = lossless, 51 = worst).
         preset: x264 speed preset, one of :data:`X264_PRESETS`.
@@ -104,6 +112,9 @@ class SyntheticConfig:
     action_duration_sec: tuple[float, float] = (1.0, 12.0)
     overlap_prob: float = 0.25
     distractors_per_video: tuple[int, int] = (2, 4)
+    object_radius: tuple[float, float] = _RADIUS
+    noise_std: tuple[float, float] = _NOISE_STD
+    background_detail: tuple[float, float] = _DETAIL
     test_fraction: float = 0.3
     crf: int = 23  # half the bytes of crf 20 at the same encoding time (761 vs 402 KB per video)
     preset: str = "veryfast"
@@ -147,6 +158,21 @@ class SyntheticConfig:
         lo_x, hi_x = self.distractors_per_video
         if not 0 <= lo_x <= hi_x:
             fail("distractors_per_video", "must be (min, max) with 0 <= min <= max")
+        lo_r, hi_r = self.object_radius
+        if not 0 < lo_r <= hi_r <= 0.3:
+            fail("object_radius", "must be (min, max) with 0 < min <= max <= 0.3 (of the size)")
+        scaling = {"grow", "shrink"} & set(self.class_names)
+        if scaling and hi_r < _SCALE_FACTOR[1] * lo_r:
+            fail(
+                "object_radius",
+                f"{' and '.join(sorted(scaling))} scale objects by up to {_SCALE_FACTOR[1]}x, "
+                f"so max must be >= {_SCALE_FACTOR[1]} x min (e.g. ({lo_r}, "
+                f"{_SCALE_FACTOR[1] * lo_r:.3g}))",
+            )
+        for name in ("noise_std", "background_detail"):
+            lo_v, hi_v = getattr(self, name)
+            if not 0 <= lo_v <= hi_v <= 255:
+                fail(name, "must be (min, max) with 0 <= min <= max <= 255")
         if not 0.0 <= self.test_fraction < 1.0:
             fail("test_fraction", "must be in [0, 1)")
         if not 0 <= self.crf <= 51:
@@ -345,7 +371,7 @@ def _action(
     """An actor for ``slot`` performing class ``label``, with class-consistent geometry."""
     size, fps, motion = config.size, config.fps, config.class_names[label]
     duration = (slot.end_frame - slot.start_frame) / fps
-    r_lo, r_hi = _RADIUS[0] * size, _RADIUS[1] * size
+    r_lo, r_hi = config.object_radius[0] * size, config.object_radius[1] * size
     magnitude, frequency, reach = 0.0, 0.0, r_hi
     if motion.startswith("move"):
         magnitude = _uniform(rng, _SPEED, size)
@@ -390,7 +416,8 @@ def _video_spec(
         if actions and rng.random() < _TWIN_PROB:
             look = actions[int(rng.integers(len(actions)))].body.appearance
         else:
-            look = _appearance(rng, _log_uniform(rng, _RADIUS[0] * size, _RADIUS[1] * size))
+            radius = config.object_radius
+            look = _appearance(rng, _log_uniform(rng, radius[0] * size, radius[1] * size))
         lifetime = (0, last)
         if rng.random() < 0.5:  # half of the distractors come and go
             first = int(rng.integers(0, last + 1))
@@ -400,9 +427,9 @@ def _video_spec(
     background = BackgroundSpec(
         color_a=_color(rng, 40, 216),
         color_b=_color(rng, 40, 216),
-        detail=_uniform(rng, _DETAIL),
+        detail=_uniform(rng, config.background_detail),
         pan_px_s=(float(pan_speed * np.cos(pan_dir)), float(pan_speed * np.sin(pan_dir))),
-        noise_std=_uniform(rng, _NOISE_STD),
+        noise_std=_uniform(rng, config.noise_std),
         flicker=_uniform(rng, _FLICKER),
         flicker_period_sec=_uniform(rng, _FLICKER_PERIOD_SEC),
     )
