@@ -282,6 +282,21 @@ def test_synthetic_video_difficulty_reaches_the_generator(tmp_path):
         prepare_experiment("tiny_synthetic_videos", bad, tmp_path / "bad")
 
 
+def test_a_fidelity_block_without_its_mode_is_refused():
+    # a partial block used to take mode's default (cyclic) and train every run at low fidelity
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.fidelity: mode must be set when train\.fidelity is given "
+        r"\(e\.g\. train\.fidelity\.mode=\.\.\.\)",
+    ):
+        load_config("tiny_synthetic_videos", ["train.fidelity.levels=1x2,4x1"])
+    assert load_config("tiny_synthetic_videos").train.fidelity is None
+    assert load_config("mini_repro_synthetic").train.fidelity is None  # LoFi: only its own row
+    cyclic = load_config("tiny_synthetic_videos", ["train.fidelity.mode=cyclic"])
+    assert cyclic.train.fidelity is not None
+    assert cyclic.train.fidelity.budget == 4.0
+
+
 def test_resolve_needs_a_folder_for_synthetic_data():
     with pytest.raises(ConfigError, match=r"data\.synthetic\.cache_dir"):
         resolve(load_config("tiny_synthetic_features"))

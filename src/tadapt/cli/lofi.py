@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("all", "train", "extract", "head")
 _SNIPPET_STRATEGIES = ("full", "lora", "adapter")
+_DEFAULT_FIDELITY = FidelityConfig(mode="cyclic")  # LoFi's long cycle, budget 4
 
 
 def add_parser(
@@ -214,14 +215,14 @@ def run_lofi(
     """
     if stage not in STAGES:
         raise ValueError(f"unknown LoFi stage {stage!r}; choose one of {', '.join(STAGES)}")
-    config = _stage_one_config(source, overrides)
+    if load_config(source).train.fidelity is None:
+        # LoFi's cyclic long cycle unless the overrides choose (their mode= comes later, wins)
+        logger.info("train.fidelity not in %s: LoFi's default, %s", source, _DEFAULT_FIDELITY)
+        overrides = ["train.fidelity.mode=cyclic", *overrides]
+    _stage_one_config(source, overrides)  # refuses a config LoFi cannot run before any work
     lofi_dir = out_dir / "lofi"
     if stage in ("all", "train"):
-        extra: list[str] = []
-        if config.train.fidelity is None:
-            logger.info("train.fidelity not set: LoFi's default, %s", FidelityConfig())
-            extra = ["train.fidelity.mode=cyclic"]
-        train_experiment(source, [*overrides, *extra], out_dir=lofi_dir, command="tadapt lofi")
+        train_experiment(source, overrides, out_dir=lofi_dir, command="tadapt lofi")
     if stage == "train":
         return None
     checkpoint_path = lofi_dir / "checkpoints" / "last.pt"

@@ -273,6 +273,20 @@ def _build(cls: type[_T], raw: Any, prefix: str) -> _T:
         if key not in hints:
             raise ConfigError(_unknown_key(dotted, hints))
         values[key] = _convert(value, hints[key], dotted)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init
+        and f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = prefix.rstrip(".") or "the top level"
+        raise ConfigError(
+            f"{where}: {', '.join(missing)} must be set when {where} is given "
+            f"(e.g. {prefix}{missing[0]}=...); leave {where} out to keep its default"
+        )
     return cls(**values)
 
 

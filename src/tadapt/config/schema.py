@@ -444,7 +444,8 @@ class FidelityConfig:
     """LoFi's low-fidelity training batches (:mod:`tadapt.engine.fidelity`, ``docs/lofi.md``).
 
     Attributes:
-        mode: ``spatial``, ``temporal``, ``spatiotemporal`` or ``cyclic`` (C-LoFi).
+        mode: ``spatial``, ``temporal``, ``spatiotemporal`` or ``cyclic`` (C-LoFi); required,
+            so that no partial ``train.fidelity`` block turns low-fidelity training on.
         budget: ``r_t * r_s ** 2`` of every level (LoFi: 4).
         every: ``cyclic``: switch level every ``epoch`` (LoFi's long cycle, its default) or
             every ``cycle_batches`` optimizer steps (``batch``, the short cycle).
@@ -457,7 +458,7 @@ class FidelityConfig:
             miss ``budget``, relative.
     """
 
-    mode: str = "cyclic"
+    mode: str  # required: a train.fidelity block without it would switch LoFi on unasked
     budget: float = 4.0  # LoFi: 4 = 2^2 = 4 x 1 = 2 x sqrt(2)^2
     every: Literal["epoch", "batch"] = "epoch"  # LoFi's default long cycle
     cycle_batches: int = 16  # LoFi short cycle c_s
