@@ -53,6 +53,22 @@ def test_loss_decreases_within_a_few_steps(tiny_videos, tmp_path) -> None:
     assert [h["loss"] for h in history] == list(result.losses)
 
 
+def test_a_loss_stuck_at_the_mean_prediction_loss_is_warned_about(
+    tiny_videos, tmp_path, caplog
+) -> None:
+    config = dataclasses.replace(TINY, epochs=1, base_lr=1e-9, min_lr=0.0)  # next to no change
+    with caplog.at_level("WARNING", logger="tadapt.pretraining.loop"):
+        pretrain(config, collect_videos([tiny_videos]), tmp_path / "stuck", progress=False)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "the loss of predicting only each patch's mean" in warning
+    assert "--raw-targets" in warning
+    caplog.clear()
+    raw = dataclasses.replace(config, normalize_target=False)  # no such floor for raw pixels
+    with caplog.at_level("WARNING", logger="tadapt.pretraining.loop"):
+        pretrain(raw, collect_videos([tiny_videos]), tmp_path / "raw", progress=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_same_seed_same_weights_and_resume_continues_exactly(tiny_videos, tmp_path, monkeypatch):
     videos = collect_videos([tiny_videos])
     straight = pretrain(TINY, videos, tmp_path / "straight", progress=False)

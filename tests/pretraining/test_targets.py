@@ -1,6 +1,6 @@
 import torch
 
-from tadapt.pretraining import masked_mse, patch_targets
+from tadapt.pretraining import masked_mse, mean_prediction_loss, patch_targets
 
 MEAN = (0.4, 0.5, 0.6)
 STD = (0.2, 0.25, 0.3)
@@ -40,3 +40,15 @@ def test_masked_mse_counts_only_the_weighted_tokens() -> None:
     targets = torch.tensor([[[1.0, 1.0], [2.0, 2.0], [10.0, 10.0]]])
     loss = masked_mse(predictions, targets, torch.tensor([[True, True, False]]))
     assert loss.item() == (1.0 + 4.0) / 2
+
+
+def test_predicting_zeros_costs_the_mean_prediction_loss_on_any_video() -> None:
+    floor = mean_prediction_loss(patch_size=4, tubelet_size=2)
+    assert floor == 1 - 1 / 32  # 2 x 4 x 4 pixels per channel and cube
+    for pixels in (torch.rand(2, 3, 4, 8, 8), torch.rand(2, 3, 4, 8, 8) ** 4):  # two "videos"
+        targets = patch_targets(
+            _normalised(pixels), patch_size=4, tubelet_size=2, mean=MEAN, std=STD
+        )
+        everything = torch.ones(targets.shape[:2], dtype=torch.bool)
+        loss = masked_mse(torch.zeros_like(targets), targets, everything)
+        assert abs(loss.item() - floor) < 1e-4

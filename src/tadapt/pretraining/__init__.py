@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     )
     from tadapt.pretraining.masking import running_cell_mask, tube_mask
     from tadapt.pretraining.model import MaskedAutoencoder
-    from tadapt.pretraining.targets import masked_mse, patch_targets
+    from tadapt.pretraining.targets import masked_mse, mean_prediction_loss, patch_targets
 
 __all__ = [
     "MaskedAutoencoder",
@@ -31,6 +31,7 @@ __all__ = [
     "build_autoencoder",
     "collect_videos",
     "masked_mse",
+    "mean_prediction_loss",
     "patch_targets",
     "pretrain",
     "running_cell_mask",
@@ -50,6 +51,7 @@ __getattr__ = lazy_attributes(
         "pretrain": "tadapt.pretraining.loop",
         "save_pretrained_weights": "tadapt.pretraining.loop",
         "masked_mse": "tadapt.pretraining.targets",
+        "mean_prediction_loss": "tadapt.pretraining.targets",
         "patch_targets": "tadapt.pretraining.targets",
         "running_cell_mask": "tadapt.pretraining.masking",
         "tube_mask": "tadapt.pretraining.masking",

@@ -50,7 +50,7 @@ from tadapt.io import atomic_path, write_text_atomic
 from tadapt.pretraining.clips import PretrainClips, epoch_batches
 from tadapt.pretraining.config import PretrainConfig
 from tadapt.pretraining.model import MaskedAutoencoder
-from tadapt.pretraining.targets import masked_mse, patch_targets
+from tadapt.pretraining.targets import masked_mse, mean_prediction_loss, patch_targets
 
 __all__ = [
     "PretrainResult",
@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_MEAN_ONLY_FRACTION = 0.99  # a final loss this close to the mean-only loss: nothing learned
 
 
 @dataclass(frozen=True)
@@ -284,4 +286,23 @@ def pretrain(
     checkpoint = save_pretrained_weights(model, out / "checkpoint.pth")
     seconds = time.perf_counter() - start_time
     logger.info("pretrained %d steps; weights in %s", step, checkpoint)
+    _warn_if_only_the_mean(config, model, losses)
     return PretrainResult(checkpoint, tuple(losses), step, seconds)
+
+
+def _warn_if_only_the_mean(
+    config: PretrainConfig, model: MaskedAutoencoder, losses: list[float]
+) -> None:
+    """Warn when normalised-target training ended at the loss of predicting zeros."""
+    if not config.normalize_target or not losses:
+        return
+    floor = mean_prediction_loss(patch_size=model.patch_size, tubelet_size=model.tubelet_size)
+    if losses[-1] >= _MEAN_ONLY_FRACTION * floor:
+        logger.warning(
+            "the reconstruction loss ended at %.4f, %.1f %% of %.4f, the loss of predicting only "
+            "each patch's mean: the encoder has learned next to nothing. The per-patch "
+            "normalised targets are unpredictable here (noise or fine texture dominates each "
+            "patch, or too few tokens stay visible, e.g. 4 x 4 per frame at 64 px); try "
+            "--raw-targets, a lower --mask-ratio or larger frames (docs/pretraining.md)",
+            losses[-1], 100 * losses[-1] / floor, floor,
+        )  # fmt: skip

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["masked_mse", "patch_targets"]
+__all__ = ["masked_mse", "mean_prediction_loss", "patch_targets"]
 
 
 def patch_targets(
@@ -58,6 +58,17 @@ def patch_targets(
         centred = cubes - cubes.mean(dim=-2, keepdim=True)
         cubes = centred / (cubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
     return cubes.flatten(2)
+
+
+def mean_prediction_loss(*, patch_size: int, tubelet_size: int) -> float:
+    """The loss of predicting zeros for per-patch normalised targets: ``1 - 1 / n``.
+
+    Each target cube is centred and divided by its unbiased standard deviation over its
+    ``n = tubelet * patch * patch`` pixels per channel, so its mean square is ``(n - 1) / n``
+    whatever the video: a loss that ends there means the decoder predicts only the mean.
+    """
+    pixels = tubelet_size * patch_size * patch_size
+    return 1.0 - 1.0 / pixels
 
 
 def masked_mse(
