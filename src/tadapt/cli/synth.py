@@ -64,56 +64,25 @@ def add_parser(
     parser.add_argument("--duration", type=float, default=_DEFAULTS.duration_sec, help="seconds")
     parser.add_argument("--size", type=int, default=_DEFAULTS.size, help="frame side, px")
     parser.add_argument("--fps", type=float, default=_DEFAULTS.fps)
-    parser.add_argument(
-        "--actions",
-        type=int,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.actions_per_video,
-        help="action instances per video",
-    )
-    parser.add_argument(
-        "--action-duration",
-        type=float,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.action_duration_sec,
-        help="seconds (log-uniform)",
-    )
+    ranges: list[tuple[str, type, tuple[float, float], str]] = [
+        ("--actions", int, _DEFAULTS.actions_per_video, "action instances per video"),
+        ("--action-duration", float, _DEFAULTS.action_duration_sec, "seconds (log-uniform)"),
+        ("--distractors", int, _DEFAULTS.distractors_per_video, "look-alikes that never act"),
+        (
+            "--object-radius",
+            float,
+            _DEFAULTS.object_radius,
+            "object radius, fraction of --size (log-uniform); larger is easier to learn",
+        ),
+        ("--noise", float, _DEFAULTS.noise_std, "per-pixel noise std of each video, 0-255"),
+        ("--detail", float, _DEFAULTS.background_detail, "background texture amplitude, 0-255"),
+    ]
+    for flag, kind, default, text in ranges:
+        parser.add_argument(
+            flag, type=kind, nargs=2, metavar=("MIN", "MAX"), default=default, help=text
+        )
     parser.add_argument(
         "--overlap", type=float, default=_DEFAULTS.overlap_prob, help="overlap probability"
-    )
-    parser.add_argument(
-        "--distractors",
-        type=int,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.distractors_per_video,
-        help="look-alike objects per video that never act",
-    )
-    parser.add_argument(
-        "--object-radius",
-        type=float,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.object_radius,
-        help="object radius, fraction of --size (log-uniform); larger is easier to learn",
-    )
-    parser.add_argument(
-        "--noise",
-        type=float,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.noise_std,
-        help="per-pixel noise std of each video, 0-255 units",
-    )
-    parser.add_argument(
-        "--detail",
-        type=float,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        default=_DEFAULTS.background_detail,
-        help="amplitude of the background's fine texture, 0-255 units",
     )
     parser.add_argument("--test-fraction", type=float, default=_DEFAULTS.test_fraction)
     parser.add_argument(
