@@ -282,6 +282,15 @@ def test_synthetic_video_difficulty_reaches_the_generator(tmp_path):
         prepare_experiment("tiny_synthetic_videos", bad, tmp_path / "bad")
 
 
+def test_synthetic_video_appearance_defaults_are_the_generators():
+    from tadapt.config import SyntheticVideoDataConfig
+    from tadapt.data.synthetic import SyntheticConfig
+
+    names = ("distractors_per_video", "object_radius", "noise_std", "background_detail")
+    for name in names:
+        assert getattr(SyntheticVideoDataConfig(), name) == getattr(SyntheticConfig(), name)
+
+
 def test_a_fidelity_block_without_its_mode_is_refused():
     # a partial block used to take mode's default (cyclic) and train every run at low fidelity
     with pytest.raises(

@@ -91,8 +91,8 @@ class SyntheticConfig:
         object_radius: ``(min, max)`` radius of every object as a fraction of ``size``
             (log-uniform). With ``grow`` or ``shrink`` among the classes, ``max / min`` must
             be at least 2.5 (their largest scale factor), so both ends of an instance stay
-            within the range. Larger objects make the classes easier to learn: the default
-            (6-18 px at 112 px) is below a 16 px ViT patch for half the objects.
+            within the range. Larger objects make the classes easier to learn: at 64 px the
+            default is 3.5-10 px, and three objects in four are smaller than a 16 px patch.
         noise_std: ``(min, max)`` per-pixel Gaussian noise of each video (0-255 units).
         background_detail: ``(min, max)`` amplitude of the background's fine luminance
             texture (0-255 units).
