@@ -63,13 +63,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from peak_rss import MALLOC_ENV, choose_method, cpu_model, memory_now, peak_meter
 from tadapt.adapters import list_strategies
 from tadapt.backbones.checkpointing import CheckpointScheme
 from tadapt.cli.experiment import build_backbone_features
 from tadapt.config import AdapterConfig, BackboneConfig, ExperimentConfig, ModelConfig
 from tadapt.detection import BackboneFeatures
 from tadapt.engine.optim import build_optimizer
+from tadapt.profiling import MALLOC_ENV, choose_method, cpu_model, memory_now, peak_meter
 
 BACKBONE = "videomae_small_patch16"  # embed 384, 6 heads, patch 16, tubelet 2
 NUM_CLASSES = 20  # THUMOS-14

@@ -35,13 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the published sizes live beside the size test
 
 from backbones.published_sizes import PUBLISHED_PARAMS_M  # noqa: E402
-from peak_rss import reset_peak_rss, status_mib  # noqa: E402
 from tadapt.backbones import (  # noqa: E402
     autocast_context,
     count_backbone_parameters,
     create_backbone,
     list_backbones,
 )
+from tadapt.profiling import reset_peak_rss, status_mib  # noqa: E402
 
 VARIANTS = {"small": "videomae_small_patch16", "base": "videomae_base_patch16"}
 

@@ -17,7 +17,7 @@ Each run happens in a fresh process (``--run-one``) with ``MALLOC_ENV``, and rep
 JSON: the average mAP and the mAP per tIoU on the test split, the trainable parameters (for
 ``lofi``: its end-to-end stage), the peak memory over the run (training and evaluation, all
 three stages for ``lofi``) with the meter of ``benchmarks/adaptation_memory.py``
-(:func:`peak_rss.peak_meter`: ``VmHWM`` over ``VmRSS`` before the run on the CPU,
+(:func:`tadapt.profiling.peak_meter`: ``VmHWM`` over ``VmRSS`` before the run on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU) and its wall time. The videos are rendered
 once, before any run, into a folder every run shares.
 
@@ -52,13 +52,13 @@ from pathlib import Path
 import torch
 
 from mini_repro_report import format_report, plot, summarize
-from peak_rss import MALLOC_ENV, choose_method, cpu_model, peak_meter
 from tadapt.adapters import trainable_parameter_report
 from tadapt.backbones import bundled_weights
 from tadapt.cli.experiment import build_model, choose_device, prepare_experiment
 from tadapt.cli.lofi import run_lofi
 from tadapt.cli.train import train_experiment
 from tadapt.config import ExperimentConfig, load_config
+from tadapt.profiling import MALLOC_ENV, choose_method, cpu_model, peak_meter
 
 ROWS = ("frozen", "full", "adapter", "lora", "tia", "tia_side", "losa", "lofi")
 # LoFi's cyclic long cycle, as lofi_anet_videomae_s_cyclic sets it, on the same experiment
@@ -230,7 +230,7 @@ def describe(
         f"shared overrides: `{' '.join(shared) or 'none'}`",
         f"- seeds (`train.seed`): {', '.join(map(str, range(args.seeds)))}",
         "- memory: peak over each run (training and evaluation) in a fresh process, "
-        "benchmarks/peak_rss.py's meter; wall time: training and evaluation per run",
+        "tadapt.profiling.peak_meter; wall time: training and evaluation per run",
     ] + [f"- lofi: `tadapt lofi` with `{' '.join(LOFI)}` (the new head's mAP)"] * lofi
 
 

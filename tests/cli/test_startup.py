@@ -107,6 +107,7 @@ def test_check_data_on_videos_does_not_import_torch(tmp_path: Path):
     # decodes each clip's first and last frame (clip_164f.avi is read sequentially)
     assert _run(*argv, "--ext", ".mp4,.avi") == {"rc": 0, "torch": False}
     # a video without a file is a problem found (rc 1), still without torch
+    (videos / "clip_164f.avi").unlink()
     assert _run(*argv) == {"rc": 1, "torch": False}
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tadapt.data.files import VIDEO_EXTS  # torch-free
+
 __all__ = ["add_parser", "run"]
 
 
@@ -30,7 +32,9 @@ def add_parser(
     folder.add_argument("--features", type=Path, help="folder of (T, C) feature files")
     parser.add_argument("--split", help="check one subset only (or a role: train, test)")
     parser.add_argument(
-        "--ext", default=".mp4", help="video extensions, comma-separated (default .mp4)"
+        "--ext",
+        default=",".join(VIDEO_EXTS),
+        help=f"video extensions, comma-separated (default {','.join(VIDEO_EXTS)}, as training)",
     )
     parser.add_argument(
         "--feature-ext", default=".npy", choices=[".npy", ".pt"], help="feature file type"
@@ -53,6 +57,15 @@ def add_parser(
         default=0.02,
         help="allowed relative duration difference (default 0.02)",
     )
+    parser.add_argument(
+        "--duration-floor-frames",
+        type=float,
+        default=2.0,
+        help="differences up to this many frames are never flagged (default 2)",
+    )
+    parser.add_argument(
+        "--channels", type=int, help="the C every feature file must have (default: the most common)"
+    )
     parser.add_argument("--workers", type=int, default=4, help="parallel checks (threads)")
     parser.add_argument("--max-rows", type=int, default=50, help="problem rows to print")
     parser.set_defaults(handler=run)
@@ -74,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         decode=not args.no_decode,
         duration_tol_sec=args.duration_tol_sec,
         duration_tol_frac=args.duration_tol_frac,
+        duration_floor_frames=args.duration_floor_frames,
+        channels=args.channels,
         workers=args.workers,
+        progress="checking",
     )
     print(report.summary(max_rows=args.max_rows))
     return 0 if report.ok else 1

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tadapt.adapters import get_strategy, strategy_state_dict, trainable_parameter_report
+from tadapt.backbones import CheckpointError
+from tadapt.cli.dry_run import DryRunReport
+from tadapt.cli.dry_run import dry_run as measure_dry_run
 from tadapt.cli.experiment import (
     EvaluationJob,
     backbone_of,
@@ -42,8 +45,9 @@ from tadapt.cli.experiment import (
     save_resolved_config,
     write_evaluation,
 )
+from tadapt.cli.input_check import check_inputs, input_problems_message
 from tadapt.config import ExperimentConfig, config_to_dict, load_config
-from tadapt.data import build_loader
+from tadapt.data import DataError, build_loader
 from tadapt.detection import TemporalDetector
 from tadapt.engine import (
     MetricsWriter,
@@ -63,7 +67,8 @@ from tadapt.engine import (
     steps_per_epoch,
     wrap_model,
 )
-from tadapt.engine.distributed import cleanup_distributed, is_main_process
+from tadapt.engine.distributed import all_gather_objects, cleanup_distributed, is_main_process
+from tadapt.io import Annotations
 
 __all__ = ["TrainResult", "add_parser", "run", "train_experiment"]
 
@@ -93,6 +98,12 @@ def add_parser(
         type=Path,
         help="continue from a checkpoint (checkpoints/last.pt) or a run folder",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the inputs, take 2 training steps and 1 evaluation batch, print time and "
+        "memory per step and the estimated run time; write nothing",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -107,6 +118,7 @@ class TrainResult:
         metrics: the last evaluation's metrics (empty without evaluation).
         predictions: the predictions file of the last evaluation, if written.
         report: its JSON report, if written.
+        dry_run: what ``dry_run=True`` measured (``None`` after real training).
     """
 
     run_dir: Path
@@ -115,6 +127,7 @@ class TrainResult:
     metrics: dict[str, float]
     predictions: Path | None
     report: Path | None
+    dry_run: DryRunReport | None = None
 
 
 def _resume_path(path: Path) -> Path:
@@ -129,8 +142,12 @@ def train_experiment(
     resume: Path | None = None,
     hooks: Sequence[TrainerHook] = (),
     command: str = "tadapt train",
+    dry_run: bool = False,
 ) -> TrainResult:
     """Train (or resume) the experiment of a preset or YAML file.
+
+    Every input file is checked first (``data.check_inputs``), and all problems are reported
+    in one error before any training step.
 
     Args:
         source: preset name or YAML file.
@@ -139,6 +156,8 @@ def train_experiment(
         resume: a full checkpoint or a run folder to continue.
         hooks: trainer hooks (e.g. to stop early).
         command: recorded in the saved config's header.
+        dry_run: check, take two steps and one evaluation batch, write nothing but synthetic
+            data (:mod:`tadapt.cli.dry_run`); the result's ``dry_run`` holds the figures.
 
     Raises:
         ValueError: invalid config, data or checkpoint; an existing run without ``resume``.
@@ -146,7 +165,7 @@ def train_experiment(
     loaded = load_config(source, overrides)
     run_dir = out_dir if out_dir is not None else Path("runs") / loaded.name
     resume = _resume_path(resume) if resume is not None else None
-    if resume is None and (run_dir / "checkpoints" / "last.pt").exists():
+    if resume is None and not dry_run and (run_dir / "checkpoints" / "last.pt").exists():
         raise ValueError(
             f"{run_dir} already holds a run; pass --resume {run_dir} to continue it, or "
             "--out-dir for a new one"
@@ -159,9 +178,10 @@ def train_experiment(
         device = choose_device(train_cfg.device, context.local_rank)
         seed_everything(train_cfg.seed)
         set_deterministic(train_cfg.deterministic)
-        save_resolved_config(config, run_dir / "config.yaml", command)
-
-        model = build_model(config).to(device)
+        model = _checked_model(config, annotations)
+        if not dry_run:
+            save_resolved_config(config, run_dir / "config.yaml", command)
+        model = model.to(device)
         logger.info("%s", trainable_parameter_report(model).summary())
         pad = model.encoder.size_divisor
         train_set, eval_set = build_datasets(config, annotations)
@@ -204,7 +224,9 @@ def train_experiment(
         )
         tensorboard = run_dir / "tensorboard" if train_cfg.tensorboard else None
         with MetricsWriter(
-            run_dir / "metrics.jsonl", tensorboard_dir=tensorboard, enabled=context.is_main
+            run_dir / "metrics.jsonl",
+            tensorboard_dir=tensorboard,
+            enabled=context.is_main and not dry_run,
         ) as metrics:
             trainer = Trainer(
                 wrap_model(model, context, fp16_compress=train_cfg.fp16_grad_compression),
@@ -217,11 +239,11 @@ def train_experiment(
                 clip_grad_norm=optim.clip_grad_norm,
                 ema=ema,
                 precision=precision,
-                evaluator=evaluation,
+                evaluator=None if dry_run else evaluation,
                 eval_interval=train_cfg.eval_interval,
                 eval_start_epoch=train_cfg.eval_start_epoch,
                 eval_use_ema=config.eval.use_ema,
-                output_dir=run_dir,
+                output_dir=None if dry_run else run_dir,
                 checkpoint_interval_steps=train_cfg.checkpoint_interval_steps,
                 metrics=metrics,
                 log_interval=train_cfg.log_interval,
@@ -235,12 +257,34 @@ def train_experiment(
                 checkpoint = load_checkpoint(resume, map_location=device)
                 _warn_config_changes(checkpoint.get("config", {}), config_to_dict(config))
                 trainer.load_state_dict(checkpoint)
+            if dry_run:
+                report = measure_dry_run(trainer, evaluation)
+                return TrainResult(run_dir, config, trainer.state, {}, None, None, report)
             state = trainer.fit()
         if context.is_main:
             _save_adapter_checkpoint(run_dir, config, model, ema, state)
         return _finish(run_dir, config, state, trainer.last_metrics, evaluation, context.is_main)
     finally:
         cleanup_distributed()
+
+
+def _checked_model(config: ExperimentConfig, annotations: Annotations) -> TemporalDetector:
+    """The detector, built after the input checks; every problem found goes in one error."""
+    problems = (
+        check_inputs(config, annotations, progress=config.train.progress)
+        if (config.data.check_inputs and is_main_process())
+        else []
+    )
+    problems = all_gather_objects(problems)[0]  # rank 0 checked: every process stops or none
+    try:
+        model = build_model(config)  # reads and fits the backbone checkpoint
+    except CheckpointError as err:
+        if not problems:
+            raise
+        raise DataError(input_problems_message(config, problems, [f"checkpoint: {err}"])) from None
+    if problems:
+        raise DataError(input_problems_message(config, problems))
+    return model
 
 
 def _save_adapter_checkpoint(
@@ -322,10 +366,18 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt train``."""
     command = " ".join(["tadapt", *map(shlex.quote, sys.argv[1:])]) or "tadapt train"
     result = train_experiment(
-        args.config, args.overrides, out_dir=args.out_dir, resume=args.resume, command=command
+        args.config,
+        args.overrides,
+        out_dir=args.out_dir,
+        resume=args.resume,
+        command=command,
+        dry_run=args.dry_run,
     )
     if not is_main_process():
         return 0  # rank 0 reports
+    if result.dry_run is not None:
+        print(result.dry_run.summary())
+        return 0
     if not result.metrics:
         print(f"trained {result.state.epoch} epochs; run folder {result.run_dir}")
         return 0

@@ -200,6 +200,9 @@ class DataConfig:
         class_agnostic: train one "action" class (ActivityNet with an external classifier).
         num_workers: DataLoader worker processes.
         on_error: ``raise`` on a missing or unreadable feature file, or ``skip`` the video.
+        check_inputs: before training, check every file the run will read (videos decodable
+            and as long as annotated, features finite and ``feature_dim`` wide, the backbone
+            checkpoint readable) and stop with all problems listed; ``false`` skips the pass.
         synthetic: generate synthetic features (the tiny preset); ``None`` for real data.
         synthetic_videos: generate synthetic videos (the tiny end-to-end presets).
     """
@@ -236,6 +239,7 @@ class DataConfig:
     class_agnostic: bool = False
     num_workers: int = 2
     on_error: Literal["raise", "skip"] = "raise"
+    check_inputs: bool = True
     synthetic: SyntheticDataConfig | None = None
     synthetic_videos: SyntheticVideoDataConfig | None = None
 

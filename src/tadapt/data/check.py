@@ -10,9 +10,12 @@ looks at every video of an annotation file (or one split of it) up front:
   decoded (with ``decode=True``);
 * **duration mismatch**: the file's duration differs from the annotated one by more than
   ``duration_tol_sec`` (1 s) or more than ``duration_tol_frac`` (2 %) of it, whichever is
-  smaller; annotations then point at the wrong frames (a re-encoded or trimmed file);
-* for a feature folder: **unreadable features** (not a ``(T, C)`` array) and **channel
-  mismatch** (a ``C`` different from the most common one).
+  smaller, and by more than ``duration_floor_frames`` (2) frames, which container rounding
+  alone can give a short clip; annotations then point at the wrong frames (a re-encoded or
+  trimmed file);
+* for a feature folder: **unreadable features** (not a ``(T, C)`` array), **non-finite
+  features** (NaN or inf anywhere) and **channel mismatch** (a ``C`` different from the
+  expected one, or else from the most common one).
 
 It also reports frame rates (how many videos at each fps) and the annotation file's
 :class:`~tadapt.io.LoadReport` (clipped / dropped instances), which are information, not
@@ -32,16 +35,22 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from tadapt.data.feature_files import read_feature_array
-from tadapt.data.files import DataError, find_files
+from tadapt.data.files import VIDEO_EXTS, DataError, find_files
 from tadapt.io import Annotations, LoadReport, load_annotations
 from tadapt.io.decoder import VideoDecoder, VideoError, VideoInfo, probe_video
 
 __all__ = ["DataCheckReport", "VideoCheck", "check_dataset"]
 
 Problem = Literal[
-    "missing", "undecodable", "duration_mismatch", "unreadable_features", "channel_mismatch"
+    "missing",
+    "undecodable",
+    "duration_mismatch",
+    "unreadable_features",
+    "non_finite_features",
+    "channel_mismatch",
 ]
 
 
@@ -143,11 +152,14 @@ class DataCheckReport:
         return "\n".join(lines)
 
 
-def _mismatch(annotated: float | None, actual: float, tol_sec: float, tol_frac: float) -> bool:
+def _mismatch(
+    annotated: float | None, actual: float, tol_sec: float, tol_frac: float, floor_sec: float = 0.0
+) -> bool:
+    """Whether the durations differ by more than the smaller tolerance and the floor."""
     if annotated is None or annotated <= 0:
         return False
     diff = abs(actual - annotated)
-    return diff > tol_sec or diff > tol_frac * annotated
+    return diff > floor_sec and (diff > tol_sec or diff > tol_frac * annotated)
 
 
 def _check_video(
@@ -158,6 +170,7 @@ def _check_video(
     decode: bool,
     tol_sec: float,
     tol_frac: float,
+    floor_frames: float,
     probe: Callable[[Path], VideoInfo],
 ) -> VideoCheck:
     try:
@@ -169,7 +182,8 @@ def _check_video(
         return VideoCheck(vid, path, "undecodable", str(exc), annotated)
     problem: Problem | None = None
     detail = ""
-    if _mismatch(annotated, info.duration_sec, tol_sec, tol_frac):
+    floor_sec = floor_frames / info.fps if info.fps > 0 else 0.0
+    if _mismatch(annotated, info.duration_sec, tol_sec, tol_frac, floor_sec):
         assert annotated is not None  # _mismatch is False without it
         problem = "duration_mismatch"
         detail = (
@@ -187,7 +201,10 @@ def _check_features(vid: str, path: Path, annotated: float | None) -> VideoCheck
     except DataError as exc:
         return VideoCheck(vid, path, "unreadable_features", str(exc), annotated)
     t, c = feats.shape
-    return VideoCheck(vid, path, None, "", annotated, length=int(t), channels=int(c))
+    bad = int(feats.size - np.isfinite(feats).sum())
+    problem: Problem | None = "non_finite_features" if bad else None
+    detail = f"{path}: {bad} of {feats.size} values are NaN or inf" if bad else ""
+    return VideoCheck(vid, path, problem, detail, annotated, length=int(t), channels=int(c))
 
 
 def check_dataset(
@@ -196,14 +213,17 @@ def check_dataset(
     videos: str | os.PathLike[str] | None = None,
     features: str | os.PathLike[str] | None = None,
     split: str | None = None,
-    exts: str | Sequence[str] = (".mp4",),
+    exts: str | Sequence[str] = VIDEO_EXTS,
     feature_ext: str = ".npy",
     prefix: str = "",
     category_file: str | os.PathLike[str] | None = None,
     decode: bool = True,
     duration_tol_sec: float = 1.0,
     duration_tol_frac: float = 0.02,
+    duration_floor_frames: float = 2.0,
+    channels: int | None = None,
     workers: int = 4,
+    progress: str | None = None,
     probe: Callable[[Path], VideoInfo] = probe_video,
 ) -> DataCheckReport:
     """Check every video of ``annotations`` against a video folder or a feature folder.
@@ -213,14 +233,19 @@ def check_dataset(
         videos: the video folder (searched recursively); give this or ``features``.
         features: the feature folder (``(T, C)`` files).
         split: check only this subset (or a role, ``train`` / ``test``).
-        exts: video extensions, e.g. ``".mp4,.avi"``.
+        exts: video extensions, e.g. ``".mp4,.avi"`` (default: those training reads).
         feature_ext: ``.npy`` or ``.pt``.
         prefix: file-name prefix before the video id.
         category_file: class list for OpenTAD-style files (default: found beside the file).
         decode: also decode each video's first and last frame (slower, catches truncation).
         duration_tol_sec: allowed absolute duration difference, seconds.
         duration_tol_frac: allowed relative duration difference.
+        duration_floor_frames: differences up to this many frames (at the file's frame
+            rate) are never flagged.
+        channels: the ``C`` the features must have (e.g. ``data.feature_dim``); ``None``:
+            the most common one.
         workers: threads probing / decoding in parallel.
+        progress: show a progress bar with this description (``None``: none).
         probe: ``path -> VideoInfo`` (injectable for tests).
 
     Returns:
@@ -257,13 +282,18 @@ def check_dataset(
             decode=decode,
             tol_sec=duration_tol_sec,
             tol_frac=duration_tol_frac,
+            floor_frames=duration_floor_frames,
             probe=probe,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        checks = list(pool.map(one, table.video_ids))
+        results = pool.map(one, table.video_ids)
+        bar = tqdm(
+            results, total=len(table.video_ids), desc=progress, unit="video", disable=not progress
+        )
+        checks = list(bar)
     if features is not None:
-        checks = _flag_channels(checks)
+        checks = _flag_channels(checks, channels)
     per_video = np.bincount(table.video, minlength=len(table.video_ids))
     return DataCheckReport(
         annotations=loaded.report,
@@ -275,15 +305,19 @@ def check_dataset(
     )
 
 
-def _flag_channels(checks: list[VideoCheck]) -> list[VideoCheck]:
-    """Mark feature files whose channel count differs from the most common one."""
-    channels = Counter(c.channels for c in checks if c.problem is None)
-    if len(channels) <= 1:
-        return checks
-    common = channels.most_common(1)[0][0]
+def _flag_channels(checks: list[VideoCheck], expected: int | None) -> list[VideoCheck]:
+    """Mark feature files whose channel count differs from ``expected`` (or the most common)."""
+    if expected is None:
+        counts = Counter(c.channels for c in checks if c.channels is not None)
+        if len(counts) <= 1:
+            return checks
+        expected = counts.most_common(1)[0][0]
+        reason = f"most files have C={expected}"
+    else:
+        reason = f"expected C={expected}"
     return [
-        replace(c, problem="channel_mismatch", detail=f"C={c.channels}, most files have C={common}")
-        if c.problem is None and c.channels != common
+        replace(c, problem="channel_mismatch", detail=f"C={c.channels}, {reason}")
+        if c.problem is None and c.channels is not None and c.channels != expected
         else c
         for c in checks
     ]

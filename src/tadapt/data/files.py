@@ -10,11 +10,14 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["DataError", "find_files", "missing_message"]
+__all__ = ["VIDEO_EXTS", "DataError", "find_files", "missing_message"]
 
 logger = logging.getLogger(__name__)
 
 _SHOW_NAMES = 5  # names listed in a "missing files" message
+
+VIDEO_EXTS: tuple[str, ...] = (".mp4", ".mkv", ".avi", ".webm")
+"""The video extensions looked for by default, in order of preference (training and checks)."""
 
 
 class DataError(ValueError):

@@ -1,4 +1,4 @@
-"""Peak memory of this process, for the benchmarks' fresh-process probes.
+"""Peak memory of this process (the benchmarks' fresh-process probes, `tadapt train --dry-run`).
 
 Run a probe with ``MALLOC_ENV`` in its environment (``MALLOC_MMAP_THRESHOLD_`` low, so that
 freed tensors go back to the OS); then ``reset_peak_rss()`` before the measured work and
