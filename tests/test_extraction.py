@@ -116,12 +116,15 @@ def test_the_manifest_records_the_settings_and_a_rerun_cannot_mix(videos, backbo
     with pytest.raises(FeatureManifestError, match=r"weights: random init \(seed 0\) \(sha256 "):
         run(other, frame_stride=2)
     assert run(frame_stride=2).skipped == ["short"]  # the same settings: a resume
+    (tmp_path / "short.npy").unlink()  # its files deleted by hand: nothing left to mix with
+    assert run(frame_stride=3).written == ["short"]
     again = run(other, overwrite=True)
     assert (again.written, again.removed) == (["short"], 1)
     manifest = read_feature_manifest(tmp_path)
     assert manifest is not None
     assert manifest.weights_sha256 == weights_sha256(other)
     assert manifest.settings["frame_stride"] == 1
+    assert (tmp_path / "short.npy").is_file()
 
 
 def test_features_without_a_manifest_are_not_mixed_with_new_ones(videos, backbone, tmp_path):

@@ -381,9 +381,10 @@ def _claim_folder(out: Path, manifest: FeatureManifest, *, overwrite: bool) -> i
     """Make ``out`` a folder of ``manifest``'s features; returns the old files deleted.
 
     Same settings: nothing to do (a resume). Other settings, or feature files without a
-    manifest (another tool's, an older tadapt's): refused, since a folder of mixed features
-    trains a detector on two different inputs without a word. ``overwrite`` deletes the
-    top-level feature files first, then writes the new manifest.
+    manifest (another tool's, an older tadapt's): refused while the folder holds feature files,
+    since a folder of mixed features trains a detector on two different inputs without a
+    word. ``overwrite`` deletes the top-level feature files first, then writes the new
+    manifest.
     """
     stale = sorted(out.glob(f"*{manifest.file_ext}"))
     if overwrite:
@@ -408,6 +409,9 @@ def _claim_folder(out: Path, manifest: FeatureManifest, *, overwrite: bool) -> i
         write_feature_manifest(out, manifest)
         return 0
     changes = previous.differences(manifest)
+    if changes and not stale:  # its files are gone: nothing left to mix with
+        write_feature_manifest(out, manifest)
+        return 0
     if changes:
         raise FeatureManifestError(
             f"{manifest_path(out)}: the features there were made with other settings "
