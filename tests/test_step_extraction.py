@@ -10,9 +10,17 @@ from tadapt.backbones import create_backbone
 from tadapt.cli.lofi import head_config
 from tadapt.config import load_config, resolve
 from tadapt.data.sampling import uniform_frame_indices
+from tadapt.data.synthetic import write_video
 from tadapt.data.transforms import eval_transforms
 from tadapt.detection import BackboneFeatures
-from tadapt.step_extraction import extract_video_step_features, sampled_frame_indices
+from tadapt.extraction import BackboneWeights, weights_sha256
+from tadapt.io.feature_manifest import FeatureManifestError, read_feature_manifest
+from tadapt.step_extraction import (
+    extract_step_features,
+    extract_video_step_features,
+    sampled_frame_indices,
+    step_grid,
+)
 
 SIZE = 32
 
@@ -84,3 +92,36 @@ def test_head_config_puts_each_step_where_the_detector_put_it(tmp_path):
             assert j * data.feat_stride + 0.5 * data.num_frames == frame
         assert head.model.backbone is None
         assert head.train.fidelity is None
+
+
+def test_step_features_come_with_the_manifest_the_head_reads(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (40, SIZE, SIZE, 3), dtype=np.uint8)
+    write_video(tmp_path / "clip.mp4", list(frames), fps=15)
+    torch.manual_seed(0)
+    backbone = create_backbone("videomae_tiny_patch16", img_size=SIZE, depth=2)
+    extractor = BackboneFeatures(backbone, temporal_scale=0.5)
+    weights = BackboneWeights("videomae_tiny_patch16", "run/checkpoints/last.pt")
+    out = tmp_path / "features"
+
+    def run() -> list[str]:
+        report = extract_step_features(
+            extractor, ["clip"], tmp_path, out, weights=weights, size=SIZE, frame_stride=2,
+            progress=False,
+        )  # fmt: skip
+        return report.written
+
+    assert run() == ["clip"]
+    manifest = read_feature_manifest(out)
+    assert manifest is not None
+    assert (manifest.extractor, manifest.weights) == ("detector steps", weights.source)
+    assert manifest.weights_sha256 == weights_sha256(extractor)
+    # the grid head_config gives stage 3: step j at video frame (4 j + 1.5) * 2
+    assert (manifest.feat_stride, manifest.num_frames) == step_grid(extractor, 2) == (8, 6)
+    assert manifest.feature_dim == 96
+    assert manifest.settings["temporal_scale"] == 0.5
+    assert np.load(out / "clip.npy").shape == (20 // 4, 96)  # 20 sampled frames, 4 per step
+    with torch.no_grad():  # stage 1 trained on: the old features are not resumed
+        backbone.blocks[0].mlp.fc1.bias.add_(1.0)
+    with pytest.raises(FeatureManifestError, match=r"weights: run/checkpoints/last\.pt \(sha256"):
+        run()

@@ -15,6 +15,9 @@ them and encoded as its :class:`~tadapt.detection.BackboneFeatures` encoded them
 
 The backbone must encode chunks independently (``full``, ``lora``, ``adapter``): chunks are
 encoded a few at a time to bound memory. Only steps whose frames all exist are written.
+The folder gets the same ``tadapt_features.json`` manifest as ``tadapt extract``'s
+(:func:`tadapt.extraction.write_video_features`: a rerun with other weights or settings is
+refused), with the detector grid's ``feat_stride`` and ``num_frames`` (:func:`step_grid`).
 """
 
 from __future__ import annotations
@@ -27,12 +30,35 @@ import torch
 
 from tadapt.backbones import autocast_context
 from tadapt.data.sampling import num_grid_positions, uniform_frame_indices
-from tadapt.data.transforms import ClipTransform
+from tadapt.data.transforms import ClipTransform, eval_transforms
 from tadapt.detection import BackboneFeatures
-from tadapt.extraction import ExtractionReport, write_video_features
+from tadapt.extraction import (
+    BackboneWeights,
+    ExtractionReport,
+    weights_sha256,
+    write_video_features,
+)
 from tadapt.io import VideoReader
+from tadapt.io.feature_manifest import FeatureManifest
 
-__all__ = ["extract_step_features", "extract_video_step_features", "sampled_frame_indices"]
+__all__ = [
+    "extract_step_features",
+    "extract_video_step_features",
+    "sampled_frame_indices",
+    "step_grid",
+]
+
+
+def step_grid(extractor: BackboneFeatures, frame_stride: int = 1) -> tuple[int, int]:
+    """``(feat_stride, num_frames)`` in video frames that place step ``j`` where the detector did.
+
+    Step ``j`` covers sampled frames ``j * temporal_stride`` onwards and the detector put it at
+    sampled frame ``j * temporal_stride + temporal_offset``; ``FeatureDataset`` puts feature
+    ``j`` at video frame ``j * feat_stride + num_frames / 2``.
+    """
+    return extractor.temporal_stride * frame_stride, round(
+        2 * extractor.temporal_offset * frame_stride
+    )
 
 
 def sampled_frame_indices(
@@ -112,8 +138,9 @@ def extract_step_features(
     video_ids: Iterable[str],
     video_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    transform: ClipTransform,
     *,
+    weights: BackboneWeights,
+    size: int,
     resize_length: int | None = None,
     frame_stride: int = 1,
     exts: tuple[str, ...] = (".mp4",),
@@ -122,32 +149,59 @@ def extract_step_features(
     chunks_per_pass: int = 8,
     precision: str = "fp32",
     device: torch.device | str = "cpu",
+    overwrite: bool = False,
     progress: bool = True,
 ) -> ExtractionReport:
     """Write ``out_dir/<video_id>.npy`` (``(T', C)`` float32 detector steps) for every video.
 
-    Videos whose output exists are skipped; a video that cannot be decoded is reported in
-    :attr:`ExtractionReport.failed` and the run goes on.
+    Frames are centre-cropped to ``size`` (:func:`tadapt.data.eval_transforms`, as the
+    end-to-end detector's evaluation saw them). A video that cannot be decoded is reported in
+    :attr:`ExtractionReport.failed` and the run goes on. The manifest and what a rerun does:
+    :func:`tadapt.extraction.write_video_features`.
 
     Args:
         extractor: see :func:`extract_video_step_features`; put in eval mode here.
         video_ids: the videos to encode.
         video_dir: folder holding ``prefix + video_id + ext``.
-        out_dir: where the features go.
-        transform: see :func:`extract_video_step_features`.
+        out_dir: where the features and ``tadapt_features.json`` go.
+        weights: the backbone's name and where its (trained) weights came from.
+        size: frame side fed to the backbone.
         resize_length: see :func:`sampled_frame_indices`.
         frame_stride: see :func:`sampled_frame_indices`.
         exts: video file extensions, in order of preference.
         prefix: file-name prefix before the video id (ActivityNet: ``v_``).
         short_side: decode straight to this shorter side.
-        chunks_per_pass: see :func:`extract_video_step_features`.
+        chunks_per_pass: see :func:`extract_video_step_features` (no effect on the features).
         precision: see :func:`extract_video_step_features`.
         device: see :func:`extract_video_step_features`.
+        overwrite: delete the folder's ``.npy`` files and extract every video again.
         progress: show a progress bar.
 
     Raises:
         DataError: ``video_dir`` is not a folder.
+        FeatureManifestError: ``out_dir`` holds features made otherwise and ``overwrite`` is
+            false.
     """
+    feat_stride, num_frames = step_grid(extractor, frame_stride)
+    manifest = FeatureManifest(
+        extractor="detector steps",
+        backbone=weights.name,
+        weights=weights.source,
+        weights_sha256=weights_sha256(extractor),
+        settings={
+            "size": size,
+            "short_side": short_side,
+            "resize_length": resize_length,
+            "frame_stride": frame_stride,
+            "chunk_frames": extractor.chunk_frames,
+            "temporal_scale": extractor.temporal_scale,
+            "precision": precision,
+        },
+        feature_dim=extractor.out_channels,
+        feat_stride=feat_stride,
+        num_frames=num_frames,
+    )
+    transform = eval_transforms(size)
     extractor.eval()
 
     def encode(reader: VideoReader) -> np.ndarray:
@@ -169,8 +223,10 @@ def extract_step_features(
         video_dir,
         out_dir,
         encode,
+        manifest,
         exts=exts,
         prefix=prefix,
         short_side=short_side,
+        overwrite=overwrite,
         progress=progress,
     )

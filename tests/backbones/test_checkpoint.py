@@ -193,6 +193,35 @@ def test_pickled_objects_are_refused(make_tiny, tmp_path):
         load_pretrained(make_tiny(), tmp_path / "unsafe.pth")
 
 
+@pytest.mark.parametrize("filename", ["weights.pth", "weights.safetensors", "pytorch_model.bin"])
+def test_damaged_files_are_one_line_naming_the_file(make_tiny, tmp_path, filename):
+    full = tmp_path / f"full_{filename}"
+    _write(make_tiny().state_dict(), full)
+    data = full.read_bytes()
+    for cut, problem in ((len(data) // 2, "is truncated or corrupt ("), (0, "is empty (0 bytes)")):
+        damaged = tmp_path / filename
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError) as caught:
+            load_pretrained(make_tiny(), damaged)
+        message = str(caught.value)
+        assert message.startswith(f"{damaged}: the file {problem}")
+        assert message.endswith("download or copy it again (then compare its size or sha256 "
+                                "with the source's)")  # fmt: skip
+        assert "\n" not in message
+
+
+def test_foreign_files_name_the_formats_read(make_tiny, tmp_path):
+    (tmp_path / "notes.pth").write_text("not weights")
+    with pytest.raises(CheckpointError, match=r"notes\.pth: not a checkpoint file; tadapt reads"):
+        load_pretrained(make_tiny(), tmp_path / "notes.pth")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match=r"config\.json: not valid JSON"):
+        load_pretrained(make_tiny(), tmp_path / "hf")
+    with pytest.raises(CheckpointError, match=r"missing\.pth: no such file"):
+        load_pretrained(make_tiny(), tmp_path / "missing.pth")
+
+
 def test_a_learned_position_table_is_noted(make_tiny):
     state = {**make_tiny().state_dict(), "pos_embed": torch.randn(1, 8 * 14 * 14, 96)}
     report = load_pretrained(make_tiny(), state)

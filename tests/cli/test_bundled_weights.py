@@ -68,16 +68,20 @@ def _extract_argv(tmp_path: Path, out: str) -> list[str]:
 def test_extract_without_checkpoint_uses_the_shipped_weights(monkeypatch, tmp_path, capsys):
     shipped = ship_weights(monkeypatch, tmp_path, seed=6)
     assert main([*_extract_argv(tmp_path, "shipped"), "--backbone", NAME]) == 0
-    assert f"{shipped.path}: VideoMAE pretraining" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{NAME}: bundled {NAME}" in printed
+    assert f"{shipped.path}: VideoMAE pretraining" in printed
     given = ["--backbone", NAME, "--checkpoint", str(shipped.path)]
     assert main([*_extract_argv(tmp_path, "given"), *given]) == 0
     np.testing.assert_array_equal(
         np.load(tmp_path / "shipped" / "clip.npy"), np.load(tmp_path / "given" / "clip.npy")
     )
-    # a backbone without tags: random init, said so (patch 14: 56 px)
+    # a backbone without tags: refused, unless a random init is asked for (patch 14: 56 px)
     random_init = ["--backbone", "videomaev2_tiny_patch14", "--size", "56"]
-    assert main([*_extract_argv(tmp_path, "random"), *random_init]) == 0
-    assert "videomaev2_tiny_patch14: random init" in capsys.readouterr().out
+    assert main([*_extract_argv(tmp_path, "random"), *random_init]) == 2
+    assert "ships no weights with tadapt" in capsys.readouterr().err
+    assert main([*_extract_argv(tmp_path, "random"), *random_init, "--random-init"]) == 0
+    assert "videomaev2_tiny_patch14: random init (seed 0)" in capsys.readouterr().out
 
 
 def test_list_backbones_marks_shipped_tags(monkeypatch, tmp_path, capsys):

@@ -20,6 +20,7 @@ from tadapt.config import (
     resolve,
     save_config,
 )
+from tadapt.io.feature_manifest import FeatureManifest
 
 PRESETS = ["anet_actionformer_tsp", "thumos14_actionformer_i3d", "tiny_synthetic_features"]
 REAL_DATA = ["data.annotation_file=ann.json", "data.feature_dir=feats"]
@@ -331,3 +332,51 @@ def test_nothing_below_the_cli_imports_the_config():
             if any(n == "tadapt.config" or n.startswith("tadapt.config.") for n in names):
                 offenders.append(str(path.relative_to(package)))
     assert offenders == []
+
+
+def _manifest(**changes) -> FeatureManifest:
+    settings = {"size": 160, "snippet_frames": 8, "feat_stride": 2, "frame_stride": 1}
+    values = {
+        "extractor": "snippets",
+        "backbone": "videomae_small_patch16",
+        "weights": "vit-s.pth",
+        "weights_sha256": "0" * 64,
+        "settings": settings,
+        "feature_dim": 384,
+        "feat_stride": 2,
+        "num_frames": 8,
+        **changes,
+    }
+    return FeatureManifest(**values)
+
+
+def test_the_features_layout_comes_from_their_manifest(caplog):
+    unset = [*REAL_DATA, "data.feature_dim=null", "data.feat_stride=null", "data.num_frames=null"]
+    data = resolve(load_config("thumos14_actionformer_i3d", unset)).data
+    assert (data.feature_dim, data.feat_stride, data.num_frames) == (2048, 4, 16)  # ActionFormer
+    data = resolve(
+        load_config("thumos14_actionformer_i3d", unset), feature_manifest=_manifest()
+    ).data
+    assert (data.feature_dim, data.feat_stride, data.num_frames) == (384, 2, 8)
+
+    manifest = str(Path("feats") / "tadapt_features.json")
+    with pytest.raises(ConfigError, match=r"data\.feature_dim: the config says 2048, but feats"):
+        resolve(load_config("thumos14_actionformer_i3d", REAL_DATA), feature_manifest=_manifest())
+    agreeing = [*REAL_DATA, "data.feature_dim=384", "data.feat_stride=2"]
+    with pytest.raises(ConfigError, match=r"data\.feat_stride: the config says 4 video frames"):
+        resolve(
+            load_config("thumos14_actionformer_i3d", [*agreeing, "data.feat_stride=4"]),
+            feature_manifest=_manifest(),
+        )
+    with caplog.at_level("WARNING", logger="tadapt.config.resolving"):
+        data = resolve(
+            load_config("thumos14_actionformer_i3d", agreeing), feature_manifest=_manifest()
+        ).data
+    assert data.num_frames == 16  # set: kept, with a warning
+    assert (
+        f"data.num_frames: the config says 16, but {manifest} says 8: every feature is placed 4 "
+        "video frames later than it was computed"
+    ) in caplog.text
+    # resize: every video becomes max_seq_len steps, the strides are not used
+    anet = load_config("anet_actionformer_tsp", [*REAL_DATA, "data.feature_dim=null"])
+    assert resolve(anet, feature_manifest=_manifest()).data.feat_stride == 16

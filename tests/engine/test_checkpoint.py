@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -72,8 +73,14 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable tadapt checkpoint"):
+    with pytest.raises(ValueError, match=r"junk\.pt: not a checkpoint file; tadapt reads the"):
         load_checkpoint(tmp_path / "junk.pt")
+    save_checkpoint(tmp_path / "last.pt", {"model": {"w": torch.randn(64, 64)}})
+    data = (tmp_path / "last.pt").read_bytes()
+    for cut, problem in ((len(data) - 100, "is truncated or corrupt"), (0, "is empty (0 bytes)")):
+        (tmp_path / "copy.pt").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=rf"copy\.pt: the file {re.escape(problem)}.*start"):
+            load_checkpoint(tmp_path / "copy.pt")
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a tadapt checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

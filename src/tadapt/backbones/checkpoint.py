@@ -39,6 +39,7 @@ import torch
 
 from tadapt.backbones.tokens import sinusoid_table
 from tadapt.backbones.videomae import VisionTransformer
+from tadapt.io.checkpoint_files import CheckpointError, read_safetensors_file, read_torch_file
 
 __all__ = ["CheckpointError", "LoadReport", "checkpoint_filter_fn", "load_pretrained"]
 
@@ -76,10 +77,8 @@ _MM_RENAMES = (
     ("mlp.layers.1.", "mlp.fc2."),
 )
 _HF_DEFAULT_EPS = 1e-12  # transformers VideoMAEConfig.layer_norm_eps default
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit the model."""
+# what to do about a damaged weights file: it came from a download or a copy
+_REFETCH = "download or copy it again (then compare its size or sha256 with the source's)"
 
 
 @dataclass(frozen=True)
@@ -139,15 +138,10 @@ def _examples(keys: list[str] | tuple[str, ...], limit: int = 3) -> str:
 
 def _read_file(path: Path) -> Mapping[str, Any]:
     if path.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as exc:  # the `hf` extra
-            raise CheckpointError(f"{path}: reading .safetensors needs `safetensors`") from exc
-        return load_file(str(path), device="cpu")
+        return read_safetensors_file(path, remedy=_REFETCH)
     try:
         # argparse.Namespace: VideoMAE training checkpoints store their command-line args
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = read_torch_file(path, remedy=_REFETCH, safe_globals=[argparse.Namespace])
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: torch.load(weights_only=True) refused a non-tensor object ({exc}). "
@@ -159,11 +153,22 @@ def _read_file(path: Path) -> Mapping[str, Any]:
     return obj
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A Hugging Face folder's ``config.json`` or shard index."""
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err}); {_REFETCH}") from None
+    if not isinstance(loaded, dict):
+        raise CheckpointError(f"{path}: expected a JSON object; {_REFETCH}")
+    return loaded
+
+
 def _read(path: Path) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
     """The file's top-level mapping, and the Hugging Face ``config.json`` beside it, if any."""
     folder = path if path.is_dir() else path.parent
     config_path = folder / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    config = _read_json(config_path) if config_path.is_file() else None
     if not path.is_dir():
         return _read_file(path), config
     for name in ("model.safetensors", "pytorch_model.bin"):
@@ -171,7 +176,10 @@ def _read(path: Path) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
             return _read_file(folder / name), config
     for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if (folder / name).is_file():  # sharded: merge every shard
-            shards = sorted(set(json.loads((folder / name).read_text())["weight_map"].values()))
+            index = _read_json(folder / name)
+            if not isinstance(index.get("weight_map"), dict):
+                raise CheckpointError(f"{folder / name}: no 'weight_map'; {_REFETCH}")
+            shards = sorted(set(index["weight_map"].values()))
             merged: dict[str, Any] = {}
             for shard in shards:
                 merged.update(_read_file(folder / shard))

@@ -70,6 +70,7 @@ from tadapt.io import (
     write_predictions_json,
     write_text_atomic,
 )
+from tadapt.io.feature_manifest import read_feature_manifest
 from tadapt.structures import Detections, GroundTruth, VideoSample
 
 __all__ = [
@@ -113,17 +114,28 @@ def prepare_experiment(
 ) -> tuple[ExperimentConfig, Annotations]:
     """Load and resolve a config, generating synthetic features first when it asks for them.
 
+    The features' width and strides left unset (``null``) come from ``data.feature_dir``'s
+    ``tadapt_features.json`` when it has one, and values set must agree with it.
+
     Returns:
         The resolved config and the (whole-file) annotations.
 
     Raises:
-        ConfigError: the config is invalid or names no annotation / feature location.
+        ConfigError: the config is invalid, disagrees with the features' manifest, or names
+            no annotation / feature location.
+        FeatureManifestError: the manifest is unreadable.
     """
-    config = resolve(load_config(source, overrides), run_dir=run_dir)
+    loaded = load_config(source, overrides)
+    feature_dir = loaded.data.feature_dir
+    manifest = read_feature_manifest(feature_dir) if feature_dir is not None else None
+    config = resolve(loaded, run_dir=run_dir, feature_manifest=manifest)
     data = config.data
     if data.synthetic is not None and is_main_process():
         synthetic = data.synthetic
         assert synthetic.cache_dir is not None  # resolved
+        assert data.feature_dim is not None  # resolved, as the strides
+        assert data.feat_stride is not None
+        assert data.num_frames is not None
         generate_synthetic_features(
             synthetic.cache_dir,
             SyntheticFeatureSpec(
@@ -229,14 +241,17 @@ def build_datasets(
     if data.video_dir is not None:
         return _video_datasets(config, annotations, train=train)
     assert data.feature_dir is not None  # resolved
+    assert data.feat_stride is not None
+    assert data.num_frames is not None
     feature_dir: str = data.feature_dir
+    feat_stride, num_frames = data.feat_stride, data.num_frames
 
     def features(split: str, sampling: RandomTruncation | SlidingWindows | None) -> FeatureDataset:
         return FeatureDataset(
             annotations.split(split),
             feature_dir,
-            feat_stride=data.feat_stride,
-            num_frames=data.num_frames,
+            feat_stride=feat_stride,
+            num_frames=num_frames,
             sampling=sampling,
             fps=data.fps,
             ext=data.file_ext,
@@ -325,6 +340,7 @@ def build_model(config: ExperimentConfig) -> TemporalDetector:
     assert model.num_classes is not None  # resolved
     assert model.max_seq_len is not None
     window = model.window_size if isinstance(model.window_size, int) else list(model.window_size)
+    assert config.data.feature_dim is not None  # resolved
     extractor = build_backbone_features(config) if model.backbone is not None else None
     return build_actionformer(
         extractor.out_channels if extractor is not None else config.data.feature_dim,

@@ -2,8 +2,12 @@
 
 Writes ``OUT/<video_id>.npy`` of shape ``(T, C)`` for every video of an annotation file (or
 one split of it), in the ActionFormer convention that ``tadapt.data.FeatureDataset`` reads
-(``feat_stride``, ``num_frames`` = snippet frames). Resumable: videos already written are
-skipped, and no partial file is ever left behind.
+(``feat_stride``, ``num_frames`` = snippet frames), and ``OUT/tadapt_features.json``: the
+backbone, its weights and every setting, which ``tadapt train`` reads the feature width and
+strides from. The backbone needs weights: ``--checkpoint`` or a tag shipped with them
+(``--random-init`` on purpose only). Resumable: a rerun with the same settings skips the
+videos already written (no partial file is ever left behind); one with other settings is
+refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tadapt.backbones import bundled_weights, create_backbone, list_backbones, load_pretrained
-from tadapt.data.transforms import eval_transforms
-from tadapt.extraction import extract_features
+from tadapt.backbones import list_backbones
+from tadapt.extraction import create_extraction_backbone, extract_features
 from tadapt.io import load_annotations
+from tadapt.io.feature_manifest import manifest_path
 
 __all__ = ["add_parser", "run"]
 
@@ -36,7 +40,19 @@ def add_parser(
         "--checkpoint",
         type=Path,
         help="backbone weights (any supported format); default: the weights shipped with the "
-        "backbone's tag, if any (`tadapt list backbones` marks them 'bundled')",
+        "backbone's tag (`tadapt list backbones` marks them 'bundled'); required otherwise",
+    )
+    parser.add_argument(
+        "--random-init",
+        action="store_true",
+        help="no weights, on purpose: features of an untrained network (seed 0), to test a "
+        "pipeline; recorded in the manifest",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete OUT's .npy files and extract every video again (needed when OUT holds "
+        "features made with other settings, or without a tadapt_features.json)",
     )
     parser.add_argument("--size", type=int, default=160, help="short side and centre crop (px)")
     parser.add_argument("--snippet-frames", type=int, default=16, help="frames per snippet")
@@ -58,32 +74,35 @@ def run(args: argparse.Namespace) -> int:
     annotations = load_annotations(args.annotations)
     if args.split is not None:
         annotations = annotations.split(args.split)
-    backbone = create_backbone(args.backbone, img_size=args.size)
-    weights = args.checkpoint or bundled_weights(args.backbone)
-    if weights is None:
-        print(f"{args.backbone}: random init (no --checkpoint, and the tag ships no weights)")
-    else:
-        print(load_pretrained(backbone, weights).summary())
+    backbone, weights, load_report = create_extraction_backbone(
+        args.backbone, checkpoint=args.checkpoint, random_init=args.random_init, size=args.size
+    )
+    print(f"{args.backbone}: {weights.source}")
+    if load_report is not None:
+        print(load_report.summary())
     backbone.to(args.device)
     report = extract_features(
         backbone,
         annotations.videos,
         args.videos,
         args.out,
-        eval_transforms(args.size),
+        weights=weights,
+        size=args.size,
         exts=tuple(e if e.startswith(".") else f".{e}" for e in args.ext.split(",")),
-        short_side=args.size,
         snippet_frames=args.snippet_frames,
         feat_stride=args.feat_stride,
         frame_stride=args.frame_stride,
         batch_snippets=args.batch_snippets,
         precision=args.precision,
         device=args.device,
+        overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     print(report.summary())
     print(
-        f"features in {args.out}: read them with feat_stride={args.feat_stride * args.frame_stride}"
-        f" (video frames) and num_frames={args.snippet_frames * args.frame_stride}"
+        f"features in {args.out}, settings in {manifest_path(args.out)}: train with "
+        f"data.feature_dir={args.out} (tadapt train reads data.feature_dim="
+        f"{backbone.embed_dim}, data.feat_stride={args.feat_stride * args.frame_stride} and "
+        f"data.num_frames={args.snippet_frames * args.frame_stride} from there)"
     )
     return 1 if report.failed or report.missing else 0

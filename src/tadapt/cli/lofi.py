@@ -43,13 +43,12 @@ from tadapt.config import (
     load_config,
     save_config,
 )
-from tadapt.data import eval_transforms
 from tadapt.detection import BackboneFeatures
 from tadapt.engine import load_checkpoint
 from tadapt.engine.distributed import barrier, is_main_process
-from tadapt.extraction import ExtractionReport
+from tadapt.extraction import BackboneWeights, ExtractionReport
 from tadapt.io import Annotations
-from tadapt.step_extraction import extract_step_features
+from tadapt.step_extraction import extract_step_features, step_grid
 
 __all__ = ["STAGES", "add_parser", "head_config", "run", "run_lofi"]
 
@@ -109,7 +108,7 @@ def head_config(
     """
     data = config.data
     steps = max(data.max_seq_len // extractor.temporal_stride, 1)  # frames -> detector steps
-    stride = data.frame_stride
+    feat_stride, num_frames = step_grid(extractor, data.frame_stride)  # in video frames
     features = DataConfig(
         dataset=data.dataset,
         annotation_file=data.annotation_file,
@@ -120,8 +119,8 @@ def head_config(
         eval_split=data.eval_split,
         allow_split_overlap=data.allow_split_overlap,
         feature_dim=extractor.out_channels,
-        feat_stride=extractor.temporal_stride * stride,  # in video frames
-        num_frames=round(2 * extractor.temporal_offset * stride),
+        feat_stride=feat_stride,
+        num_frames=num_frames,
         max_seq_len=steps,
         trunc_thresh=data.trunc_thresh,
         crop_ratio=data.crop_ratio,
@@ -171,6 +170,7 @@ def _extract(
     config: ExperimentConfig,
     annotations: Annotations,
     extractor: BackboneFeatures,
+    checkpoint_path: Path,
     feature_dir: Path,
 ) -> None:
     """Stage 2: full-fidelity features of every annotated video, sampled as in stage 1.
@@ -179,6 +179,7 @@ def _extract(
         config: the resolved stage-1 config.
         annotations: its annotation file.
         extractor: stage 1's trained feature extractor.
+        checkpoint_path: the checkpoint its weights came from (for the manifest).
         feature_dir: where the ``<video_id>.npy`` files go.
     """
     data, backbone = config.data, config.model.backbone
@@ -190,7 +191,10 @@ def _extract(
         annotations.videos,
         data.video_dir,
         feature_dir,
-        eval_transforms(data.image_size),
+        weights=BackboneWeights(
+            backbone.name, f"{checkpoint_path} (model.strategy={config.model.strategy})"
+        ),
+        size=data.image_size,
         resize_length=data.max_seq_len if data.resize else None,
         frame_stride=data.frame_stride,
         exts=tuple(data.video_exts),
@@ -236,7 +240,7 @@ def run_lofi(
     feature_dir = out_dir / "features"
     if stage in ("all", "extract"):
         if is_main_process():  # one process writes the features, the others wait
-            _extract(resolved, annotations, extractor, feature_dir)
+            _extract(resolved, annotations, extractor, checkpoint_path, feature_dir)
         barrier()
     if stage == "extract":
         return None

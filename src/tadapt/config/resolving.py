@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import os
 from pathlib import Path
@@ -16,11 +17,23 @@ from typing import Any
 from tadapt.adapters import list_strategies
 from tadapt.backbones import bundled_weights
 from tadapt.config.loading import ConfigError
-from tadapt.config.schema import BackboneConfig, ExperimentConfig, SyntheticVideoDataConfig
+from tadapt.config.schema import (
+    BackboneConfig,
+    DataConfig,
+    ExperimentConfig,
+    SyntheticVideoDataConfig,
+)
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
+from tadapt.io.feature_manifest import MANIFEST_FILE, FeatureManifest
 
 __all__ = ["resolve"]
+
+_logger = logging.getLogger(__name__)
+
+# without a manifest: ActionFormer's configs/thumos_i3d.yaml (two-stream I3D, 16-frame clips
+# every 4 frames)
+_ACTIONFORMER_I3D = (2048, 4, 16)  # feature_dim, feat_stride, num_frames
 
 
 def resolve(
@@ -28,9 +41,14 @@ def resolve(
     *,
     num_classes: int | None = None,
     run_dir: str | os.PathLike[str] | None = None,
+    feature_manifest: FeatureManifest | None = None,
 ) -> ExperimentConfig:
     """Fill the derived fields and check values; returns a new config.
 
+    * ``data.feature_dim``, ``data.feat_stride``, ``data.num_frames``: the values of
+      ``feature_manifest`` (``data.feature_dir``'s ``tadapt_features.json``), else
+      ActionFormer's THUMOS-14 I3D ones (2048, 4, 16); a value set in the config must agree
+      with the manifest's (see :func:`_feature_layout`);
     * ``model.num_classes``: 1 when class-agnostic, else ``num_classes`` (the annotation
       file's class count, which must agree with a value set in the config);
     * ``model.max_seq_len``: ``data.max_seq_len``;
@@ -45,11 +63,13 @@ def resolve(
         config: a loaded config.
         num_classes: the number of classes of the annotation file, when known.
         run_dir: the run's output folder (for the synthetic data's default folder).
+        feature_manifest: the manifest of ``data.feature_dir``, when it has one.
 
     Raises:
-        ConfigError: a value out of range or inconsistent with another; the message names
-            the key.
+        ConfigError: a value out of range or inconsistent with another (or with the
+            features' manifest); the message names the key.
     """
+    config = _feature_layout(config, feature_manifest)
     _check_ranges(config)
     data, model, evaluation = config.data, config.model, config.eval
     if data.synthetic is not None:
@@ -102,6 +122,62 @@ def resolve(
     return dataclasses.replace(config, data=data, model=model, eval=evaluation)
 
 
+def _feature_layout(config: ExperimentConfig, manifest: FeatureManifest | None) -> ExperimentConfig:
+    """Fill ``data.feature_dim``, ``feat_stride``, ``num_frames``; check them with ``manifest``.
+
+    A width other than the files' fails at the first batch, and another ``feat_stride`` scales
+    every predicted time: both are refused. ``num_frames`` only moves every feature by a
+    constant half-difference, and configs choose it on purpose (0 puts a feature on its first
+    frame), so another value is a warning. With ``data.resize`` the strides are unused.
+    """
+    data = config.data
+    if manifest is None:
+        dim, stride, frames = _ACTIONFORMER_I3D
+    else:
+        dim, stride, frames = manifest.feature_dim, manifest.feat_stride, manifest.num_frames
+        _check_against_manifest(data, manifest)
+    filled = dataclasses.replace(
+        data,
+        feature_dim=data.feature_dim if data.feature_dim is not None else dim,
+        feat_stride=data.feat_stride if data.feat_stride is not None else stride,
+        num_frames=data.num_frames if data.num_frames is not None else frames,
+    )
+    return dataclasses.replace(config, data=filled)
+
+
+def _check_against_manifest(data: DataConfig, manifest: FeatureManifest) -> None:
+    """The values the config sets against those the features were made with."""
+    where = Path(data.feature_dir or ".") / MANIFEST_FILE
+    if data.feature_dim is not None and data.feature_dim != manifest.feature_dim:
+        raise ConfigError(
+            f"data.feature_dim: the config says {data.feature_dim}, but {where} says the "
+            f"features are {manifest.feature_dim}-d ({manifest.backbone}); set "
+            f"data.feature_dim={manifest.feature_dim}, or null to take the manifest's"
+        )
+    if data.resize:  # every video is resized to max_seq_len steps: the strides are unused
+        return
+    if data.feat_stride is not None and data.feat_stride != manifest.feat_stride:
+        raise ConfigError(
+            f"data.feat_stride: the config says {data.feat_stride} video frames between "
+            f"features, but {where} says {manifest.feat_stride}, so every predicted time "
+            f"would be {data.feat_stride / manifest.feat_stride:g} times the true one; set "
+            f"data.feat_stride={manifest.feat_stride}, or null to take the manifest's"
+        )
+    if data.num_frames is not None and data.num_frames != manifest.num_frames:
+        shift = (data.num_frames - manifest.num_frames) / 2
+        _logger.warning(
+            "data.num_frames: the config says %d, but %s says %d: every feature is placed %g "
+            "video frames %s than it was computed; set data.num_frames=%d (or null) unless "
+            "this is on purpose",
+            data.num_frames,
+            where,
+            manifest.num_frames,
+            abs(shift),
+            "later" if shift > 0 else "earlier",
+            manifest.num_frames,
+        )
+
+
 def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoDataConfig:
     """``num_classes`` follows from ``classes`` when set (the names are checked on writing)."""
     if videos.classes is None:
@@ -137,6 +213,9 @@ def _check_ranges(config: ExperimentConfig) -> None:
         config.eval,
     )
     num_levels = model.arch[2] + 1
+    assert data.feature_dim is not None  # filled in by _feature_layout, as the strides
+    assert data.feat_stride is not None
+    assert data.num_frames is not None
     checks: list[tuple[bool, str, str]] = [
         (data.feature_dim >= 1, "data.feature_dim", "must be >= 1"),
         (data.feat_stride >= 1, "data.feat_stride", "must be >= 1"),

@@ -3,8 +3,8 @@
 An :class:`ExperimentConfig` is what a YAML preset holds (``tadapt/presets/*.yaml``) after
 :func:`tadapt.config.load_config` has read it and applied the command line's dotted overrides.
 Fields left ``None`` that follow from others (the number of classes, the tIoU thresholds, the
-position-table length, the synthetic data's folders) are filled by
-:func:`tadapt.config.resolve`, which returns a new object: a config is never mutated.
+position-table length, the synthetic data's folders, the features' width and strides) are
+filled by :func:`tadapt.config.resolve`, which returns a new object: a config is never mutated.
 
 Defaults are ActionFormer's THUMOS-14 I3D settings (``configs/thumos_i3d.yaml`` and
 ``libs/core/config.py`` of happyharrycn/actionformer_release), with a provenance comment where
@@ -182,10 +182,13 @@ class DataConfig:
         allow_split_overlap: train even when the training and evaluation splits share videos
             (debugging only: the mAP then measures videos the model trained on); training
             refuses such a config unless this is true, and warns when it is.
-        feature_dim: ``C`` of the features (frames mode: the backbone's width, filled in).
-        feat_stride: frames between consecutive features.
+        feature_dim: ``C`` of the features; ``None``: the ``tadapt_features.json`` manifest's
+            in ``feature_dir`` (``tadapt extract`` writes one), else 2048 (ActionFormer's
+            two-stream I3D). Frames mode: unused (the backbone's width).
+        feat_stride: frames between consecutive features; ``None``: the manifest's, else 4.
         num_frames: frames per feature clip (feature ``i`` sits at its centre,
-            ``i * feat_stride + num_frames / 2``; 0: on its first frame).
+            ``i * feat_stride + num_frames / 2``; 0: on its first frame); ``None``: the
+            manifest's, else 16.
         fps: frame rate of the features; ``None``: each video's fps from the annotation file.
         max_seq_len: training window, in features (frames mode: in sampled frames) with
             random truncation; with ``resize``, the fixed length every video is resized to.
@@ -225,9 +228,10 @@ class DataConfig:
     train_split: str = "train"
     eval_split: str = "test"
     allow_split_overlap: bool = False
-    feature_dim: int = 2048  # ActionFormer thumos_i3d input_dim (two-stream I3D)
-    feat_stride: int = 4  # ActionFormer thumos_i3d feat_stride
-    num_frames: int = 16  # ActionFormer thumos_i3d num_frames
+    # None: from the features' manifest, else ActionFormer's (filled in by resolve())
+    feature_dim: int | None = None
+    feat_stride: int | None = None
+    num_frames: int | None = None
     fps: float | None = None
     max_seq_len: int = 2304  # ActionFormer thumos_i3d max_seq_len
     trunc_thresh: float = 0.5  # ActionFormer thumos_i3d trunc_thresh

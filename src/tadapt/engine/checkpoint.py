@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from tadapt.io import atomic_path
+from tadapt.io.checkpoint_files import CheckpointError, load_error_reason, read_torch_file
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -39,6 +40,13 @@ __all__ = [
 ]
 
 CHECKPOINT_VERSION = 1
+
+_FORMATS = "the torch.save checkpoints a tadapt run writes (last.pt, best.pt, adapters.pt)"
+# checkpoints are written atomically, so a damaged one was damaged after tadapt wrote it
+_DAMAGED = (
+    "copy it again if it was copied or downloaded; a run's own damaged last.pt cannot be "
+    "resumed: resume from another copy of it, or start the run again (a new output folder)"
+)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -100,19 +108,28 @@ def load_checkpoint(
     """Read a checkpoint written by :func:`save_checkpoint`.
 
     Raises:
-        ValueError: the file is missing, not a tadapt checkpoint, or of a newer version.
+        CheckpointError: the file is missing, empty, truncated or corrupt, not a tadapt
+            checkpoint, or of a newer version; one line naming the file and what to do.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path}: not a readable tadapt checkpoint ({err})") from err
+        payload = read_torch_file(
+            path, remedy=_DAMAGED, formats=_FORMATS, map_location=map_location
+        )
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: not a tadapt checkpoint (it holds objects other than tensors and plain "
+            f"values: {load_error_reason(err)}); give a checkpoint tadapt wrote"
+        ) from err
     if not isinstance(payload, dict) or "model" not in payload or "version" not in payload:
-        raise ValueError(f"{path}: not a tadapt checkpoint (expected 'model' and 'version')")
+        raise CheckpointError(
+            f"{path}: not a tadapt checkpoint (expected 'model' and 'version'); give "
+            "checkpoints/last.pt, best.pt or adapters.pt of a tadapt run"
+        )
     if payload["version"] > CHECKPOINT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: checkpoint version {payload['version']} is newer than this tadapt "
             f"({CHECKPOINT_VERSION}); upgrade tadapt"
         )
