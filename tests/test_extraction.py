@@ -232,3 +232,23 @@ def test_cli_extract_refuses_a_random_network_unless_asked(videos, tmp_path, cap
     assert "skipped (already done) 1" in capsys.readouterr().out
     assert main([*argv, "--random-init", "--checkpoint", str(tmp_path / "w.pth")]) == 2
     assert "contradicts the checkpoint" in capsys.readouterr().err
+
+
+def test_cli_extract_lists_bad_videos_before_extracting_the_others(videos, tmp_path, capsys):
+    database = {
+        vid: {"subset": "test", "duration": duration, "fps": 15.0, "annotations": []}
+        for vid, duration in (("long", 44 / 15), ("broken", 3.0), ("absent", 3.0))
+    }
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"version": "x", "database": database}))
+    out = tmp_path / "feats"
+    argv = ["extract", str(out), "--annotations", str(ann), "--videos", str(videos)]
+    argv += ["--backbone", "videomae_tiny_patch16", "--size", str(SIZE), "--no-progress"]
+    assert main(argv) == 1
+    printed = capsys.readouterr().out
+    listed = printed.index("2 videos have problems")
+    assert printed.index("broken") < listed  # the bad ones come first ...
+    assert printed.index("absent") < listed
+    assert "extracting the other videos" in printed
+    assert printed.index("written 1") > listed  # ... then the good one is extracted
+    assert (out / "long.npy").is_file()

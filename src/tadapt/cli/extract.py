@@ -7,7 +7,9 @@ backbone, its weights and every setting, which ``tadapt train`` reads the featur
 strides from. The backbone needs weights: ``--checkpoint`` or a tag shipped with them
 (``--random-init`` on purpose only). Resumable: a rerun with the same settings skips the
 videos already written (no partial file is ever left behind); one with other settings is
-refused unless ``--overwrite``.
+refused unless ``--overwrite``. Every video is checked first (present, decodable, as long as
+annotated): the problems are listed before the first feature is computed, and extraction goes
+on with the other videos (exit code 1 at the end).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 from pathlib import Path
 
 from tadapt.backbones import list_backbones
+from tadapt.data.check import check_dataset
+from tadapt.data.files import VIDEO_EXTS
 from tadapt.extraction import create_extraction_backbone, extract_features
 from tadapt.io import load_annotations
 from tadapt.io.feature_manifest import manifest_path
@@ -32,7 +36,11 @@ def add_parser(
     parser.add_argument("--annotations", required=True, type=Path, help="annotation file")
     parser.add_argument("--videos", required=True, type=Path, help="folder of video files")
     parser.add_argument("--split", help="only this subset (default: every video in the file)")
-    parser.add_argument("--ext", default=".mp4", help="video extensions, e.g. .mp4,.mkv")
+    parser.add_argument(
+        "--ext",
+        default=",".join(VIDEO_EXTS),
+        help=f"video extensions in order of preference (default {','.join(VIDEO_EXTS)})",
+    )
     parser.add_argument(
         "--backbone", required=True, help="registered backbone (see `tadapt list backbones`)"
     )
@@ -74,6 +82,16 @@ def run(args: argparse.Namespace) -> int:
     annotations = load_annotations(args.annotations)
     if args.split is not None:
         annotations = annotations.split(args.split)
+    exts = tuple(e if e.startswith(".") else f".{e}" for e in args.ext.split(","))
+    checked = check_dataset(
+        annotations,
+        videos=args.videos,
+        exts=exts,
+        progress=None if args.no_progress else "checking",
+    )
+    if not checked.ok:
+        print(checked.summary())
+        print("extracting the other videos; fix these and run the same command again")
     backbone, weights, load_report = create_extraction_backbone(
         args.backbone, checkpoint=args.checkpoint, random_init=args.random_init, size=args.size
     )
@@ -88,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         weights=weights,
         size=args.size,
-        exts=tuple(e if e.startswith(".") else f".{e}" for e in args.ext.split(",")),
+        exts=exts,
         snippet_frames=args.snippet_frames,
         feat_stride=args.feat_stride,
         frame_stride=args.frame_stride,
