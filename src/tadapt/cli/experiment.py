@@ -27,6 +27,7 @@ from tadapt.cli.adaptation import (
 from tadapt.config import (
     ConfigError,
     ExperimentConfig,
+    check_paths,
     config_to_dict,
     load_config,
     resolve,
@@ -114,10 +115,11 @@ def prepare_experiment(
     """Load and resolve a config, generating synthetic features first when it asks for them.
 
     Returns:
-        The resolved config and the (whole-file) annotations.
+        The resolved config (every path absolute) and the (whole-file) annotations.
 
     Raises:
-        ConfigError: the config is invalid or names no annotation / feature location.
+        ConfigError: the config is invalid, names no annotation / feature location, or names
+            a file or folder that does not exist (the message names the key and the path).
     """
     config = resolve(load_config(source, overrides), run_dir=run_dir)
     data = config.data
@@ -176,6 +178,7 @@ def prepare_experiment(
             "training) must be set, e.g. data.annotation_file=annotations/thumos14.json "
             "data.feature_dir=i3d_features"
         )
+    check_paths(config)
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
     return resolve(config, num_classes=len(annotations.class_names)), annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import os
 from pathlib import Path
@@ -16,11 +17,32 @@ from typing import Any
 from tadapt.adapters import list_strategies
 from tadapt.backbones import bundled_weights
 from tadapt.config.loading import ConfigError
-from tadapt.config.schema import BackboneConfig, ExperimentConfig, SyntheticVideoDataConfig
+from tadapt.config.paths import absolute_path, absolute_paths
+from tadapt.config.schema import (
+    BackboneConfig,
+    DataConfig,
+    ExperimentConfig,
+    SyntheticVideoDataConfig,
+)
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 
 __all__ = ["resolve"]
+
+logger = logging.getLogger(__name__)
+
+# a synthetic block -> (its default folder below the run folder, the data keys it fills)
+_SYNTHETIC_BLOCKS = {
+    "synthetic": (
+        "synthetic_features",
+        {"annotation_file": "annotations.json", "feature_dir": "features"},
+    ),
+    "synthetic_videos": (
+        "synthetic_videos",
+        {"annotation_file": "annotations.json", "video_dir": "videos"},
+    ),
+}
+_DATA_KEYS = ("annotation_file", "feature_dir", "video_dir")
 
 
 def resolve(
@@ -31,6 +53,10 @@ def resolve(
 ) -> ExperimentConfig:
     """Fill the derived fields and check values; returns a new config.
 
+    * ``data.synthetic`` / ``data.synthetic_videos``: dropped (with an info log) when the
+      config names its own data: ``data.annotation_file``, ``data.feature_dir`` or
+      ``data.video_dir`` set to anything but the block's own files, so pointing a synthetic
+      preset at real data generates nothing;
     * ``model.num_classes``: 1 when class-agnostic, else ``num_classes`` (the annotation
       file's class count, which must agree with a value set in the config);
     * ``model.max_seq_len``: ``data.max_seq_len``;
@@ -39,7 +65,9 @@ def resolve(
       ``data.feature_dir`` / ``data.annotation_file`` point into it;
     * ``data.synthetic_videos.cache_dir``: ``<run_dir>/synthetic_videos``; then
       ``data.video_dir`` / ``data.annotation_file`` point into it;
-    * ``data.synthetic_videos.num_classes``: ``len(classes)`` when the classes are named.
+    * ``data.synthetic_videos.num_classes``: ``len(classes)`` when the classes are named;
+    * every file and folder key (:data:`tadapt.config.paths.PATH_KEYS`): absolute, a
+      relative path read from the current folder.
 
     Args:
         config: a loaded config.
@@ -50,26 +78,23 @@ def resolve(
         ConfigError: a value out of range or inconsistent with another; the message names
             the key.
     """
+    config = dataclasses.replace(config, data=_drop_unused_synthetic(config.data, run_dir))
     _check_ranges(config)
     data, model, evaluation = config.data, config.model, config.eval
     if data.synthetic is not None:
-        cache = _cache_dir(
-            data.synthetic.cache_dir, "data.synthetic", run_dir, "synthetic_features"
-        )
+        cache = _cache_dir(data.synthetic.cache_dir, "synthetic", run_dir)
         data = dataclasses.replace(
             data,
             synthetic=dataclasses.replace(data.synthetic, cache_dir=cache),
-            feature_dir=data.feature_dir or str(Path(cache) / "features"),
-            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
+            **_synthetic_files(data, "synthetic", cache),
         )
     if data.synthetic_videos is not None:
         videos = _named_video_classes(data.synthetic_videos)
-        cache = _cache_dir(videos.cache_dir, "data.synthetic_videos", run_dir, "synthetic_videos")
+        cache = _cache_dir(videos.cache_dir, "synthetic_videos", run_dir)
         data = dataclasses.replace(
             data,
             synthetic_videos=dataclasses.replace(videos, cache_dir=cache),
-            video_dir=data.video_dir or str(Path(cache) / "videos"),
-            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
+            **_synthetic_files(data, "synthetic_videos", cache),
         )
     classes = model.num_classes
     if data.class_agnostic:
@@ -99,7 +124,40 @@ def resolve(
                 "set eval.tiou_thresholds"
             ) from None
     evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(thresholds))
-    return dataclasses.replace(config, data=data, model=model, eval=evaluation)
+    return absolute_paths(dataclasses.replace(config, data=data, model=model, eval=evaluation))
+
+
+def _drop_unused_synthetic(data: DataConfig, run_dir: str | os.PathLike[str] | None) -> DataConfig:
+    """Drop each synthetic block whose files the config does not use (the user's own data).
+
+    A block is used when every data key that is set names the file the block writes there
+    (a run's saved ``config.yaml`` names them all); a key set to anything else, or set
+    while the block's folder is not known yet, means the config names its own data.
+    """
+    for block_key, (default, files) in _SYNTHETIC_BLOCKS.items():
+        block = getattr(data, block_key)
+        if block is None:
+            continue
+        folder = block.cache_dir or (Path(run_dir) / default if run_dir is not None else None)
+        own = [
+            f"data.{key}={value}"
+            for key in _DATA_KEYS
+            if (value := getattr(data, key)) is not None
+            and (
+                folder is None
+                or key not in files
+                or absolute_path(value) != absolute_path(str(Path(folder) / files[key]))
+            )
+        ]
+        if own:
+            logger.info(
+                "data.%s ignored, nothing generated: the config names its own data (%s)",
+                block_key,
+                ", ".join(own),
+            )
+            dropped: dict[str, Any] = {block_key: None}
+            data = dataclasses.replace(data, **dropped)
+    return data
 
 
 def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoDataConfig:
@@ -117,14 +175,20 @@ def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoData
 
 
 def _cache_dir(
-    cache_dir: str | None, key: str, run_dir: str | os.PathLike[str] | None, default: str
+    cache_dir: str | None, block_key: str, run_dir: str | os.PathLike[str] | None
 ) -> str:
-    """A synthetic data set's folder: ``cache_dir``, else ``<run_dir>/<default>``."""
+    """A synthetic data set's folder: ``cache_dir``, else ``<run_dir>/<its default>``."""
     if cache_dir is not None:
         return cache_dir
     if run_dir is None:
-        raise ConfigError(f"{key}.cache_dir: set it, or pass the run folder")
-    return str(Path(run_dir) / default)
+        raise ConfigError(f"data.{block_key}.cache_dir: set it, or pass the run folder")
+    return str(Path(run_dir) / _SYNTHETIC_BLOCKS[block_key][0])
+
+
+def _synthetic_files(data: DataConfig, block_key: str, cache: str) -> dict[str, Any]:
+    """The data keys a synthetic block fills: those unset point into its folder ``cache``."""
+    files = _SYNTHETIC_BLOCKS[block_key][1]
+    return {key: getattr(data, key) or str(Path(cache) / name) for key, name in files.items()}
 
 
 def _check_ranges(config: ExperimentConfig) -> None:
