@@ -39,6 +39,8 @@ import torch
 
 from tadapt.backbones.tokens import sinusoid_table
 from tadapt.backbones.videomae import VisionTransformer
+from tadapt.io.pickled import refused_pickle_message
+from tadapt.io.text import utf8_required
 
 __all__ = ["CheckpointError", "LoadReport", "checkpoint_filter_fn", "load_pretrained"]
 
@@ -54,7 +56,7 @@ _DROPPED = re.compile(
     r"(\.|$)|(^|\.)decoder\."
 )
 _HF_KEY = re.compile(r"(^|\.)(encoder\.layer\.\d+\.|embeddings\.patch_embeddings\.)")
-# Hugging Face -> VideoMAE names, applied in order (spec/backbones.md 4.3)
+# Hugging Face -> VideoMAE names, applied in order (docs/backbones.md, weight layouts)
 _HF_RENAMES = (
     ("embeddings.patch_embeddings.projection.", "patch_embed.proj."),
     ("encoder.layer.", "blocks."),
@@ -149,11 +151,10 @@ def _read_file(path: Path) -> Mapping[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path}: torch.load(weights_only=True) refused a non-tensor object ({exc}). "
-            "If you trust the file, re-save only its state dict: "
-            "torch.save(torch.load(path, weights_only=False)['model'], 'weights.pth')"
-        ) from exc
+        raise CheckpointError(refused_pickle_message(path, exc)) from None
+    except (RuntimeError, EOFError) as exc:  # a truncated or foreign file
+        reason = str(exc).split(". ")[0].rstrip(".")
+        raise CheckpointError(f"{path}: not a readable PyTorch file ({reason})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
@@ -163,7 +164,10 @@ def _read(path: Path) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
     """The file's top-level mapping, and the Hugging Face ``config.json`` beside it, if any."""
     folder = path if path.is_dir() else path.parent
     config_path = folder / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    config = None
+    if config_path.is_file():
+        with utf8_required(config_path, CheckpointError):
+            config = json.loads(config_path.read_text(encoding="utf-8"))
     if not path.is_dir():
         return _read_file(path), config
     for name in ("model.safetensors", "pytorch_model.bin"):
@@ -171,7 +175,9 @@ def _read(path: Path) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
             return _read_file(folder / name), config
     for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if (folder / name).is_file():  # sharded: merge every shard
-            shards = sorted(set(json.loads((folder / name).read_text())["weight_map"].values()))
+            with utf8_required(folder / name, CheckpointError):
+                index = json.loads((folder / name).read_text(encoding="utf-8"))
+            shards = sorted(set(index["weight_map"].values()))
             merged: dict[str, Any] = {}
             for shard in shards:
                 merged.update(_read_file(folder / shard))

@@ -64,6 +64,7 @@ from tadapt.engine import (
     wrap_model,
 )
 from tadapt.engine.distributed import cleanup_distributed, is_main_process
+from tadapt.io import remove_stale_temporaries
 
 __all__ = ["TrainResult", "add_parser", "run", "train_experiment"]
 
@@ -152,6 +153,8 @@ def train_experiment(
             "--out-dir for a new one"
         )
     context = init_distributed(choose_device(loaded.train.device).type)
+    if resume is not None and context.is_main:  # what a write killed before the resume left
+        remove_stale_temporaries(resume)
     try:
         config, annotations = prepare_experiment(source, overrides, run_dir)
         check_split_overlap(config, annotations)

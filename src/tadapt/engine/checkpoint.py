@@ -13,7 +13,8 @@ file is loaded). The trainer stores
 
 :func:`save_checkpoint` writes a temporary file in the same folder, flushes it to disk and
 renames it over the target (:func:`os.replace` is atomic), so a crash mid-write leaves the
-previous checkpoint intact.
+previous checkpoint intact; the temporary file such a crash leaves behind is removed by the
+next write of the same checkpoint (checkpoints have one writer).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from tadapt.io import atomic_path
+from tadapt.io.pickled import refused_pickle_message
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -88,7 +90,7 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     Raises:
         OSError: the folder cannot be written.
     """
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, clean_stale=True) as tmp, tmp.open("wb") as f:
         torch.save({**payload, "version": CHECKPOINT_VERSION}, f)
         f.flush()
         os.fsync(f.fileno())
@@ -107,7 +109,9 @@ def load_checkpoint(
         raise ValueError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as err:
+    except pickle.UnpicklingError as err:
+        raise ValueError(refused_pickle_message(path, err, kind="tadapt checkpoint")) from None
+    except (RuntimeError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable tadapt checkpoint ({err})") from err
     if not isinstance(payload, dict) or "model" not in payload or "version" not in payload:
         raise ValueError(f"{path}: not a tadapt checkpoint (expected 'model' and 'version')")
