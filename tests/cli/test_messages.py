@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -265,3 +266,24 @@ def test_the_next_checkpoint_write_removes_a_stale_temp_file(tmp_path):
     assert names == sorted([*_KEPT, "last.pt"])
     assert torch.equal(load_checkpoint(tmp_path / "last.pt")["model"]["w"], torch.zeros(1))
 
+
+# --------------------------------------------------------------------------- cited documents
+
+
+def test_every_document_a_message_cites_exists():
+    root = Path(__file__).resolve().parents[2]
+    cited = {
+        match
+        for path in (root / "src" / "tadapt").rglob("*.py")
+        for match in re.findall(r"docs/[\w-]+\.md", path.read_text(encoding="utf-8"))
+    }
+    assert "docs/backbones.md" in cited
+    assert [doc for doc in sorted(cited) if not (root / doc).is_file()] == []
+
+
+def test_a_backbone_without_weights_points_to_where_they_come_from(tmp_path, capsys):
+    argv = ["train", "tiny_synthetic_videos", "model.backbone.name=videomae_small_patch16"]
+    assert main([*argv, "--out-dir", str(tmp_path)]) == 2
+    err = _one_line_error(capsys.readouterr().err, "train")
+    assert err.startswith("tadapt train: error: model.backbone.checkpoint: set it")
+    assert err.endswith("where to download weights: docs/backbones.md\n")

@@ -303,8 +303,8 @@ def _check_backbone_weights(backbone: BackboneConfig) -> None:
             "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
             "checkpoint=pretrained/vit-small-p16_videomae-k400.pth), name a weight tag shipped "
             f"with tadapt instead of {backbone.name!r} (`tadapt list backbones` marks them "
-            "'bundled'), or set model.backbone.pretrained=false for a random init; see "
-            "docs/adaptation.md"
+            "'bundled'), or set model.backbone.pretrained=false for a random init; where to "
+            "download weights: docs/backbones.md"
         )
 
 
