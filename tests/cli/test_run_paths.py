@@ -81,7 +81,9 @@ def test_a_missing_file_or_folder_names_its_key_and_path(tmp_path, monkeypatch, 
                 "model.backbone.checkpoint=~/no_such_weights.pth",
             ],
             "model.backbone.checkpoint: "
-            f"{os.path.expanduser('~/no_such_weights.pth')} does not exist",
+            f"{os.path.expanduser('~/no_such_weights.pth')} does not exist; give the path of "
+            "the pretrained weights (.pth / .safetensors file or Hugging Face folder; "
+            "docs/backbones.md says where to download them)",
         ),
     ]
     for argv, message in cases:

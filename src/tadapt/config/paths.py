@@ -34,6 +34,13 @@ PATH_KEYS: dict[str, _Kind] = {
     "eval.classifier_file": "file",
 }
 _CREATED = frozenset({"data.synthetic.cache_dir", "data.synthetic_videos.cache_dir"})
+# what to do, where the key alone does not say it
+_HINTS = {
+    "model.backbone.checkpoint": (
+        "; give the path of the pretrained weights (.pth / .safetensors file or Hugging Face "
+        "folder; docs/backbones.md says where to download them)"
+    ),
+}
 
 _T = TypeVar("_T")
 
@@ -63,7 +70,7 @@ def check_paths(config: ExperimentConfig) -> None:
         if path is None or key in _CREATED:
             continue
         if not os.path.exists(path):
-            raise ConfigError(f"{key}: {path} does not exist")
+            raise ConfigError(f"{key}: {path} does not exist{_HINTS.get(key, '')}")
         if kind == "file" and not os.path.isfile(path):
             raise ConfigError(f"{key}: {path} is not a file")
         if kind == "folder" and not os.path.isdir(path):
