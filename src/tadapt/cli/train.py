@@ -153,9 +153,9 @@ def train_experiment(
             "--out-dir for a new one"
         )
     context = init_distributed(choose_device(loaded.train.device).type)
-    if resume is not None and context.is_main:  # what a write killed before the resume left
-        remove_stale_temporaries(resume)
     try:
+        if resume is not None and context.is_main:  # what a write killed before the resume left
+            remove_stale_temporaries(resume)
         config, annotations = prepare_experiment(source, overrides, run_dir)
         check_split_overlap(config, annotations)
         train_cfg = config.train

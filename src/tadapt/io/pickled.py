@@ -39,8 +39,6 @@ def refused_pickle_message(
     text = _ANSI.sub("", str(error))
     reason = _REASON.search(text)
     detail = reason.group(1).strip() if reason else ""
-    if "weights_only" in detail:  # torch's advice to load unsafely: never passed on
-        detail = ""
     found = _GLOBAL.search(detail)
     if found or any(word in detail.lower() for word in _OBJECTS):
         what = f" ({found.group(1)})" if found else ""
@@ -50,7 +48,8 @@ def refused_pickle_message(
             "re-save just its state dict (a dict of tensors) with torch.save, or save it in "
             "the safetensors format"
         )
-    why = f" ({detail.rstrip('.')})" if detail else ""
+    # torch's own wording may advise the unsafe reader: never passed on
+    why = f" ({detail.rstrip('.')})" if detail and "weights_only" not in detail else ""
     return (
         f"{path}: not a readable {kind}{why}; check that it is complete and was written by "
         "torch.save"
