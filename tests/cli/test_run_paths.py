@@ -116,6 +116,11 @@ def test_own_data_on_a_synthetic_preset_generates_nothing(tmp_path, monkeypatch,
         assert "data.annotation_file: " in capsys.readouterr().err  # mine.json is missing
         assert not (tmp_path / "run" / generated).exists()
         caplog.clear()
+    # one key alone: nothing generated either, and the error names the missing key
+    argv = ["train", "tiny_synthetic_videos", "--out-dir", "run", "data.video_dir=videos"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("tadapt train: error: data.annotation_file must")
+    assert not (tmp_path / "run").exists()
     # the Python API: the block is gone from the resolved config
     config = resolve(
         load_config("tiny_synthetic_videos", ["data.annotation_file=a.json", "data.video_dir=v"]),

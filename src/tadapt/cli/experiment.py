@@ -172,11 +172,13 @@ def prepare_experiment(
         except ValueError as err:
             raise ConfigError(f"data.synthetic_videos: {err}") from None
     barrier()  # the other processes wait for the files
-    if data.annotation_file is None or (data.feature_dir is None and data.video_dir is None):
+    unset = ["data.annotation_file"] if data.annotation_file is None else []
+    if data.feature_dir is None and data.video_dir is None:
+        unset.append("data.feature_dir (or data.video_dir for end-to-end training)")
+    if unset:
         raise ConfigError(
-            "data.annotation_file and data.feature_dir (or data.video_dir for end-to-end "
-            "training) must be set, e.g. data.annotation_file=annotations/thumos14.json "
-            "data.feature_dir=i3d_features"
+            f"{' and '.join(unset)} must be set, e.g. data.annotation_file=annotations/"
+            "thumos14.json data.feature_dir=i3d_features"
         )
     check_paths(config)
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
