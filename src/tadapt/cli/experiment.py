@@ -180,6 +180,7 @@ def prepare_experiment(
             f"{' and '.join(unset)} must be set, e.g. data.annotation_file=annotations/"
             "thumos14.json data.feature_dir=i3d_features"
         )
+    assert data.annotation_file is not None  # in unset otherwise
     check_paths(config)
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
     return resolve(config, num_classes=len(annotations.class_names)), annotations
