@@ -215,9 +215,9 @@ def test_config_errors_name_the_key(video_cache, tmp_path):
         prepare_experiment(PRESET, _overrides(video_cache, "tia", "model.backbone=null"), tmp_path)
     missing = tmp_path / "missing.pth"
     weights = ["model.backbone.pretrained=true", f"model.backbone.checkpoint={missing}"]
-    config, _ = prepare_experiment(PRESET, _overrides(video_cache, "tia", *weights), tmp_path)
+    # checked with the other paths, before any data is read or model built
     with pytest.raises(ConfigError, match=r"model\.backbone\.checkpoint: .*missing\.pth does not"):
-        build_model(config)
+        prepare_experiment(PRESET, _overrides(video_cache, "tia", *weights), tmp_path)
     with pytest.raises(ConfigError, match=r"model\.backbone: pre-extracted features need no"):
         prepare_experiment(
             "tiny_synthetic_features",

@@ -40,6 +40,8 @@ import torch
 from tadapt.backbones.tokens import sinusoid_table
 from tadapt.backbones.videomae import VisionTransformer
 from tadapt.io.checkpoint_files import CheckpointError, read_safetensors_file, read_torch_file
+from tadapt.io.pickled import refused_pickle_message
+from tadapt.io.text import utf8_required
 
 __all__ = ["CheckpointError", "LoadReport", "checkpoint_filter_fn", "load_pretrained"]
 
@@ -55,7 +57,7 @@ _DROPPED = re.compile(
     r"(\.|$)|(^|\.)decoder\."
 )
 _HF_KEY = re.compile(r"(^|\.)(encoder\.layer\.\d+\.|embeddings\.patch_embeddings\.)")
-# Hugging Face -> VideoMAE names, applied in order (spec/backbones.md 4.3)
+# Hugging Face -> VideoMAE names, applied in order (docs/backbones.md, weight layouts)
 _HF_RENAMES = (
     ("embeddings.patch_embeddings.projection.", "patch_embed.proj."),
     ("encoder.layer.", "blocks."),
@@ -142,12 +144,8 @@ def _read_file(path: Path) -> Mapping[str, Any]:
     try:
         # argparse.Namespace: VideoMAE training checkpoints store their command-line args
         obj = read_torch_file(path, remedy=_REFETCH, safe_globals=[argparse.Namespace])
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path}: torch.load(weights_only=True) refused a non-tensor object ({exc}). "
-            "If you trust the file, re-save only its state dict: "
-            "torch.save(torch.load(path, weights_only=False)['model'], 'weights.pth')"
-        ) from exc
+    except pickle.UnpicklingError as exc:  # a well-formed file holding other objects
+        raise CheckpointError(refused_pickle_message(path, exc)) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
@@ -155,9 +153,11 @@ def _read_file(path: Path) -> Mapping[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     """A Hugging Face folder's ``config.json`` or shard index."""
+    with utf8_required(path, CheckpointError):
+        text = path.read_text(encoding="utf-8")
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: not valid JSON ({err}); {_REFETCH}") from None
     if not isinstance(loaded, dict):
         raise CheckpointError(f"{path}: expected a JSON object; {_REFETCH}")

@@ -27,6 +27,7 @@ from tadapt.cli.adaptation import (
 from tadapt.config import (
     ConfigError,
     ExperimentConfig,
+    check_paths,
     config_to_dict,
     load_config,
     resolve,
@@ -118,11 +119,12 @@ def prepare_experiment(
     ``tadapt_features.json`` when it has one, and values set must agree with it.
 
     Returns:
-        The resolved config and the (whole-file) annotations.
+        The resolved config (every path absolute) and the (whole-file) annotations.
 
     Raises:
-        ConfigError: the config is invalid, disagrees with the features' manifest, or names
-            no annotation / feature location.
+        ConfigError: the config is invalid, disagrees with the features' manifest, names no
+            annotation / feature location, or names a file or folder that does not exist (the
+            message names the key and the path).
         FeatureManifestError: the manifest is unreadable.
     """
     loaded = load_config(source, overrides)
@@ -182,12 +184,16 @@ def prepare_experiment(
         except ValueError as err:
             raise ConfigError(f"data.synthetic_videos: {err}") from None
     barrier()  # the other processes wait for the files
-    if data.annotation_file is None or (data.feature_dir is None and data.video_dir is None):
+    unset = ["data.annotation_file"] if data.annotation_file is None else []
+    if data.feature_dir is None and data.video_dir is None:
+        unset.append("data.feature_dir (or data.video_dir for end-to-end training)")
+    if unset:
         raise ConfigError(
-            "data.annotation_file and data.feature_dir (or data.video_dir for end-to-end "
-            "training) must be set, e.g. data.annotation_file=annotations/thumos14.json "
-            "data.feature_dir=i3d_features"
+            f"{' and '.join(unset)} must be set, e.g. data.annotation_file=annotations/"
+            "thumos14.json data.feature_dir=i3d_features"
         )
+    assert data.annotation_file is not None  # in unset otherwise
+    check_paths(config)
     annotations = load_annotations(data.annotation_file, category_file=data.category_file)
     return resolve(config, num_classes=len(annotations.class_names)), annotations
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -113,7 +114,7 @@ def head_config(
         dataset=data.dataset,
         annotation_file=data.annotation_file,
         category_file=data.category_file,
-        feature_dir=str(feature_dir),
+        feature_dir=os.path.abspath(feature_dir),  # head_config.yaml reads from any folder
         file_prefix="",  # written as <video_id>.npy
         train_split=data.train_split,
         eval_split=data.eval_split,

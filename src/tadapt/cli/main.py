@@ -4,6 +4,9 @@ Only the chosen command's module is imported (it registers its options); the oth
 in ``tadapt --help`` by name and one-line help. So ``tadapt --help``, ``tadapt evaluate``,
 ``tadapt check-data`` and ``tadapt list presets`` start without importing torch, which alone
 takes seconds.
+
+A command's ``KEY=VALUE`` overrides (its ``overrides`` positional) may come anywhere after
+the command, between and after options too: ``tadapt test CFG --checkpoint CKPT a.b=1``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Args:
         command: the subcommand to register fully (``None``: none, enough for ``--help``).
     """
+    return _build_parsers(command)[0]
+
+
+def _build_parsers(
+    command: str | None,
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser | None]:
+    """The top-level parser and ``command``'s own (``None`` for an unknown command)."""
     parser = argparse.ArgumentParser(
         prog="tadapt",
         description="End-to-end temporal action localization with adapted video foundation models.",
@@ -67,15 +77,34 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             importlib.import_module(module).add_parser(subparsers, help_text)
         else:
             subparsers.add_parser(name, help=help_text)
-    return parser
+    return parser, subparsers.choices.get(command) if command is not None else None
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``, handing ``KEY=VALUE`` tokens left after options to the overrides.
+
+    argparse fills a ``nargs="*"`` positional from one run of positional tokens only, so in
+    ``tadapt test CFG --checkpoint CKPT a=1`` the ``a=1`` after the option would be refused
+    (and ``parse_intermixed_args`` does not support subcommands). Here every token left over
+    that is not an option joins the command's ``overrides`` in the order given (the config
+    file checks each); a leftover option is refused as argparse refuses it.
+    """
+    # the first positional token names the command (top-level options all start with "-")
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser, command_parser = _build_parsers(command)
+    args, extra = parser.parse_known_args(argv)
+    options = [a for a in extra if a.startswith("-")]
+    if extra and (options or not isinstance(getattr(args, "overrides", None), list)):
+        refuse = command_parser if command_parser is not None else parser
+        refuse.error(f"unrecognized arguments: {' '.join(options or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2 on bad input, with a one-line reason)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # the first positional token names the command (top-level options all start with "-")
-    command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -68,7 +68,7 @@ from tadapt.engine import (
     wrap_model,
 )
 from tadapt.engine.distributed import all_gather_objects, cleanup_distributed, is_main_process
-from tadapt.io import Annotations
+from tadapt.io import Annotations, remove_stale_temporaries
 
 __all__ = ["TrainResult", "add_parser", "run", "train_experiment"]
 
@@ -172,6 +172,8 @@ def train_experiment(
         )
     context = init_distributed(choose_device(loaded.train.device).type)
     try:
+        if resume is not None and context.is_main:  # what a write killed before the resume left
+            remove_stale_temporaries(resume)
         config, annotations = prepare_experiment(source, overrides, run_dir)
         check_split_overlap(config, annotations)
         train_cfg = config.train

@@ -20,6 +20,7 @@ from tadapt.config.loading import (
     preset_path,
     save_config,
 )
+from tadapt.config.paths import PATH_KEYS, check_paths
 from tadapt.config.schema import (
     AdapterConfig,
     BackboneConfig,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from tadapt.config.resolving import resolve
 
 __all__ = [
+    "PATH_KEYS",
     "AdapterConfig",
     "BackboneConfig",
     "ConfigError",
@@ -61,6 +63,7 @@ __all__ = [
     "SyntheticVideoDataConfig",
     "TrainConfig",
     "apply_overrides",
+    "check_paths",
     "config_from_dict",
     "config_to_dict",
     "list_presets",

@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 import yaml
 
 from tadapt.config.schema import ExperimentConfig
-from tadapt.io import write_text_atomic
+from tadapt.io import utf8_required, write_text_atomic
 
 __all__ = [
     "ConfigError",
@@ -120,7 +120,8 @@ def load_config(source: str | os.PathLike[str], overrides: Iterable[str] = ()) -
             raise ConfigError(f"{path}: no such config file")
         path = preset_path(str(source))
     try:
-        raw = _parse_yaml(path.read_text(encoding="utf-8"))
+        with utf8_required(path, ConfigError):
+            raw = _parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if raw is None:

@@ -17,6 +17,7 @@ from typing import Any
 from tadapt.adapters import list_strategies
 from tadapt.backbones import bundled_weights
 from tadapt.config.loading import ConfigError
+from tadapt.config.paths import absolute_path, absolute_paths
 from tadapt.config.schema import (
     BackboneConfig,
     DataConfig,
@@ -29,11 +30,24 @@ from tadapt.io.feature_manifest import MANIFEST_FILE, FeatureManifest
 
 __all__ = ["resolve"]
 
-_logger = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # without a manifest: ActionFormer's configs/thumos_i3d.yaml (two-stream I3D, 16-frame clips
 # every 4 frames)
 _ACTIONFORMER_I3D = (2048, 4, 16)  # feature_dim, feat_stride, num_frames
+
+# a synthetic block -> (its default folder below the run folder, the data keys it fills)
+_SYNTHETIC_BLOCKS = {
+    "synthetic": (
+        "synthetic_features",
+        {"annotation_file": "annotations.json", "feature_dir": "features"},
+    ),
+    "synthetic_videos": (
+        "synthetic_videos",
+        {"annotation_file": "annotations.json", "video_dir": "videos"},
+    ),
+}
+_DATA_KEYS = ("annotation_file", "feature_dir", "video_dir")
 
 
 def resolve(
@@ -45,6 +59,10 @@ def resolve(
 ) -> ExperimentConfig:
     """Fill the derived fields and check values; returns a new config.
 
+    * ``data.synthetic`` / ``data.synthetic_videos``: dropped (with an info log) when the
+      config names its own data: ``data.annotation_file``, ``data.feature_dir`` or
+      ``data.video_dir`` set to anything but the block's own files, so pointing a synthetic
+      preset at real data generates nothing;
     * ``data.feature_dim``, ``data.feat_stride``, ``data.num_frames``: the values of
       ``feature_manifest`` (``data.feature_dir``'s ``tadapt_features.json``), else
       ActionFormer's THUMOS-14 I3D ones (2048, 4, 16); a value set in the config must agree
@@ -57,7 +75,9 @@ def resolve(
       ``data.feature_dir`` / ``data.annotation_file`` point into it;
     * ``data.synthetic_videos.cache_dir``: ``<run_dir>/synthetic_videos``; then
       ``data.video_dir`` / ``data.annotation_file`` point into it;
-    * ``data.synthetic_videos.num_classes``: ``len(classes)`` when the classes are named.
+    * ``data.synthetic_videos.num_classes``: ``len(classes)`` when the classes are named;
+    * every file and folder key (:data:`tadapt.config.paths.PATH_KEYS`): absolute, a
+      relative path read from the current folder.
 
     Args:
         config: a loaded config.
@@ -69,27 +89,24 @@ def resolve(
         ConfigError: a value out of range or inconsistent with another (or with the
             features' manifest); the message names the key.
     """
+    config = dataclasses.replace(config, data=_drop_unused_synthetic(config.data, run_dir))
     config = _feature_layout(config, feature_manifest)
     _check_ranges(config)
     data, model, evaluation = config.data, config.model, config.eval
     if data.synthetic is not None:
-        cache = _cache_dir(
-            data.synthetic.cache_dir, "data.synthetic", run_dir, "synthetic_features"
-        )
+        cache = _cache_dir(data.synthetic.cache_dir, "synthetic", run_dir)
         data = dataclasses.replace(
             data,
             synthetic=dataclasses.replace(data.synthetic, cache_dir=cache),
-            feature_dir=data.feature_dir or str(Path(cache) / "features"),
-            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
+            **_synthetic_files(data, "synthetic", cache),
         )
     if data.synthetic_videos is not None:
         videos = _named_video_classes(data.synthetic_videos)
-        cache = _cache_dir(videos.cache_dir, "data.synthetic_videos", run_dir, "synthetic_videos")
+        cache = _cache_dir(videos.cache_dir, "synthetic_videos", run_dir)
         data = dataclasses.replace(
             data,
             synthetic_videos=dataclasses.replace(videos, cache_dir=cache),
-            video_dir=data.video_dir or str(Path(cache) / "videos"),
-            annotation_file=data.annotation_file or str(Path(cache) / "annotations.json"),
+            **_synthetic_files(data, "synthetic_videos", cache),
         )
     classes = model.num_classes
     if data.class_agnostic:
@@ -119,7 +136,40 @@ def resolve(
                 "set eval.tiou_thresholds"
             ) from None
     evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(thresholds))
-    return dataclasses.replace(config, data=data, model=model, eval=evaluation)
+    return absolute_paths(dataclasses.replace(config, data=data, model=model, eval=evaluation))
+
+
+def _drop_unused_synthetic(data: DataConfig, run_dir: str | os.PathLike[str] | None) -> DataConfig:
+    """Drop each synthetic block whose files the config does not use (the user's own data).
+
+    A block is used when every data key that is set names the file the block writes there
+    (a run's saved ``config.yaml`` names them all); a key set to anything else, or set
+    while the block's folder is not known yet, means the config names its own data.
+    """
+    for block_key, (default, files) in _SYNTHETIC_BLOCKS.items():
+        block = getattr(data, block_key)
+        if block is None:
+            continue
+        folder = block.cache_dir or (Path(run_dir) / default if run_dir is not None else None)
+        own = [
+            f"data.{key}={value}"
+            for key in _DATA_KEYS
+            if (value := getattr(data, key)) is not None
+            and (
+                folder is None
+                or key not in files
+                or absolute_path(value) != absolute_path(str(Path(folder) / files[key]))
+            )
+        ]
+        if own:
+            logger.info(
+                "data.%s ignored, nothing generated: the config names its own data (%s)",
+                block_key,
+                ", ".join(own),
+            )
+            dropped: dict[str, Any] = {block_key: None}
+            data = dataclasses.replace(data, **dropped)
+    return data
 
 
 def _feature_layout(config: ExperimentConfig, manifest: FeatureManifest | None) -> ExperimentConfig:
@@ -165,7 +215,7 @@ def _check_against_manifest(data: DataConfig, manifest: FeatureManifest) -> None
         )
     if data.num_frames is not None and data.num_frames != manifest.num_frames:
         shift = (data.num_frames - manifest.num_frames) / 2
-        _logger.warning(
+        logger.warning(
             "data.num_frames: the config says %d, but %s says %d: every feature is placed %g "
             "video frames %s than it was computed; set data.num_frames=%d (or null) unless "
             "this is on purpose",
@@ -193,14 +243,20 @@ def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoData
 
 
 def _cache_dir(
-    cache_dir: str | None, key: str, run_dir: str | os.PathLike[str] | None, default: str
+    cache_dir: str | None, block_key: str, run_dir: str | os.PathLike[str] | None
 ) -> str:
-    """A synthetic data set's folder: ``cache_dir``, else ``<run_dir>/<default>``."""
+    """A synthetic data set's folder: ``cache_dir``, else ``<run_dir>/<its default>``."""
     if cache_dir is not None:
         return cache_dir
     if run_dir is None:
-        raise ConfigError(f"{key}.cache_dir: set it, or pass the run folder")
-    return str(Path(run_dir) / default)
+        raise ConfigError(f"data.{block_key}.cache_dir: set it, or pass the run folder")
+    return str(Path(run_dir) / _SYNTHETIC_BLOCKS[block_key][0])
+
+
+def _synthetic_files(data: DataConfig, block_key: str, cache: str) -> dict[str, Any]:
+    """The data keys a synthetic block fills: those unset point into its folder ``cache``."""
+    files = _SYNTHETIC_BLOCKS[block_key][1]
+    return {key: getattr(data, key) or str(Path(cache) / name) for key, name in files.items()}
 
 
 def _check_ranges(config: ExperimentConfig) -> None:
@@ -318,8 +374,8 @@ def _check_backbone_weights(backbone: BackboneConfig) -> None:
             "model.backbone.checkpoint: set it to the pretrained weights (e.g. model.backbone."
             "checkpoint=pretrained/vit-small-p16_videomae-k400.pth), name a weight tag shipped "
             f"with tadapt instead of {backbone.name!r} (`tadapt list backbones` marks them "
-            "'bundled'), or set model.backbone.pretrained=false for a random init; see "
-            "docs/adaptation.md"
+            "'bundled'), or set model.backbone.pretrained=false for a random init; where to "
+            "download weights: docs/backbones.md"
         )
 
 

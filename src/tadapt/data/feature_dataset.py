@@ -114,7 +114,8 @@ class FeatureDataset(TADDataset):
         if no_fps:
             raise DataError(
                 f"{annotations.source}: {len(no_fps)} videos have no fps in the annotation "
-                f"file (e.g. {', '.join(no_fps[:5])}); pass fps= (the features' frame rate)"
+                f"file (e.g. {', '.join(no_fps[:5])}); give the features' frame rate: "
+                "data.fps=... in the config (Python: FeatureDataset(fps=...))"
             )
         exts: Sequence[str] = (ext,)
         found, missing = find_files(self.feature_dir, annotations.videos, exts=exts, prefix=prefix)

@@ -7,11 +7,13 @@ features runs without it.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
 
 from tadapt.data.files import DataError
+from tadapt.io.pickled import refused_pickle_message
 
 __all__ = ["FEATURE_EXTS", "feature_length", "read_feature_array"]
 
@@ -31,7 +33,10 @@ def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
 def _read_pt(path: Path) -> np.ndarray:
     import torch  # only .pt files need it
 
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # not a ValueError: name the file here
+        raise DataError(refused_pickle_message(path, exc)) from None
     if not isinstance(loaded, torch.Tensor):
         raise DataError(f"{path}: expected a tensor, found {type(loaded).__name__}")
     return loaded.detach().to(torch.float32).numpy()

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from tadapt.detection.points import Points
+from tadapt.io.text import utf8_required
 from tadapt.postprocess import NMSMethod, VotingWeights, batched_nms
 from tadapt.structures import Detections, Segments
 
@@ -305,7 +306,8 @@ def load_video_class_scores(
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with utf8_required(path):
+            data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):

@@ -13,7 +13,8 @@ file is loaded). The trainer stores
 
 :func:`save_checkpoint` writes a temporary file in the same folder, flushes it to disk and
 renames it over the target (:func:`os.replace` is atomic), so a crash mid-write leaves the
-previous checkpoint intact.
+previous checkpoint intact; the temporary file such a crash leaves behind is removed by the
+next write of the same checkpoint (checkpoints have one writer).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import numpy as np
 import torch
 
 from tadapt.io import atomic_path
-from tadapt.io.checkpoint_files import CheckpointError, load_error_reason, read_torch_file
+from tadapt.io.checkpoint_files import CheckpointError, read_torch_file
+from tadapt.io.pickled import refused_pickle_message
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -96,7 +98,7 @@ def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) ->
     Raises:
         OSError: the folder cannot be written.
     """
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, clean_stale=True) as tmp, tmp.open("wb") as f:
         torch.save({**payload, "version": CHECKPOINT_VERSION}, f)
         f.flush()
         os.fsync(f.fileno())
@@ -118,11 +120,8 @@ def load_checkpoint(
         payload = read_torch_file(
             path, remedy=_DAMAGED, formats=_FORMATS, map_location=map_location
         )
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: not a tadapt checkpoint (it holds objects other than tensors and plain "
-            f"values: {load_error_reason(err)}); give a checkpoint tadapt wrote"
-        ) from err
+    except pickle.UnpicklingError as err:  # a well-formed file holding other objects
+        raise CheckpointError(refused_pickle_message(path, err, kind="tadapt checkpoint")) from None
     if not isinstance(payload, dict) or "model" not in payload or "version" not in payload:
         raise CheckpointError(
             f"{path}: not a tadapt checkpoint (expected 'model' and 'version'); give "

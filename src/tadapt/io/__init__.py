@@ -17,7 +17,7 @@ from tadapt.io.annotations import (
     detect_format,
     load_annotations,
 )
-from tadapt.io.atomic import atomic_path, write_text_atomic
+from tadapt.io.atomic import atomic_path, remove_stale_temporaries, write_text_atomic
 from tadapt.io.blocked import load_blocked_videos
 from tadapt.io.predictions import (
     load_predictions,
@@ -25,6 +25,7 @@ from tadapt.io.predictions import (
     write_predictions_csv,
     write_predictions_json,
 )
+from tadapt.io.text import utf8_required
 
 if TYPE_CHECKING:
     from tadapt.io.decoder import VideoDecoder, VideoError, VideoInfo, probe_video
@@ -50,7 +51,9 @@ __all__ = [
     "load_predictions",
     "probe_video",
     "read_predictions",
+    "remove_stale_temporaries",
     "uniform_indices",
+    "utf8_required",
     "write_predictions_csv",
     "write_predictions_json",
     "write_text_atomic",

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from tadapt.io.text import utf8_required
+
 logger = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = (
@@ -177,7 +179,7 @@ def read_json(path: Path, *, unique_keys: bool = True) -> Any:
 
 def read_csv(path: Path, loc: Loc, required: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a headed CSV as dicts; checks that the ``required`` columns exist."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with utf8_required(path, AnnotationError), path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, restval="")
         header = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in required if c not in header]
@@ -190,7 +192,8 @@ def read_csv(path: Path, loc: Loc, required: tuple[str, ...]) -> list[dict[str, 
 def read_category_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Class names, one per line (``category_idx.txt``); the class id is the line index."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    with utf8_required(path, AnnotationError):
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()  # a trailing newline is common; an empty line inside is not
     names = [line.strip() for line in lines]

@@ -99,6 +99,7 @@ from tadapt.io._formats import (
     read_payload,
     thumos_subset,
 )
+from tadapt.io.text import utf8_required
 from tadapt.structures.tables import GroundTruthTable
 
 if TYPE_CHECKING:
@@ -299,7 +300,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         AnnotationError: the layout matches none of :data:`FORMATS`.
     """
     path = Path(path)
-    return _classify(path, read_payload(path))
+    with utf8_required(path, AnnotationError):
+        return _classify(path, read_payload(path))
 
 
 def _classify(path: Path, data: Any) -> str:
@@ -379,7 +381,7 @@ def load_annotations(
         raise ValueError(f"class_names has repeated names: {explicit}")
     if format != "auto" and format not in PARSERS:
         raise ValueError(f"unknown format {format!r}; supported: {', '.join(FORMATS)}")
-    with gc_paused():
+    with gc_paused(), utf8_required(path, AnnotationError):  # companion files name themselves
         data = read_payload(path)
         fmt = _classify(path, data) if format == "auto" else format
         if data is None and fmt != "thumos_csv":

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from tadapt.io.text import utf8_required
+
 __all__ = ["load_blocked_videos"]
 
 
@@ -28,7 +30,8 @@ def load_blocked_videos(path: str | os.PathLike[str]) -> frozenset[str]:
         OSError: the file cannot be read.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    with utf8_required(path):
+        text = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:

@@ -34,8 +34,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tadapt.io._formats import Loc, gc_paused, number, read_payload, text_number
+from tadapt.io._formats import (
+    AnnotationError,
+    Loc,
+    gc_paused,
+    number,
+    read_payload,
+    text_number,
+)
 from tadapt.io.atomic import write_text_atomic
+from tadapt.io.text import utf8_required
 from tadapt.structures.tables import DetectionTable
 
 if TYPE_CHECKING:
@@ -119,7 +127,7 @@ def read_predictions(
     path = Path(path)
     index = {name: i for i, name in enumerate(class_names)}
     ignore = unknown_labels == "ignore"
-    with gc_paused():
+    with gc_paused(), utf8_required(path, AnnotationError):
         data = read_payload(path, unique_keys=False)
         try:  # whole columns at once: ~10x faster than entry by entry on 10^5 detections
             columns = _csv_columns(path) if data is None else _json_columns(data)
@@ -253,7 +261,10 @@ class _Collector:
             raise loc.error(str(e), field="label") from None
         if isinstance(resolved, str):
             if not self.ignore_unknown:
-                hint = "pass unknown_labels='ignore' to skip them"
+                hint = (
+                    "to skip such detections: tadapt evaluate --unknown-labels ignore "
+                    "(Python: unknown_labels='ignore')"
+                )
                 raise loc.error(resolved, field="label", hint=hint)
             self.ignored += 1
             return

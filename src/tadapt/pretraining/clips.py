@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from tadapt.data.base import item_generator
 from tadapt.data.files import DataError
 from tadapt.data.transforms import Compose, MultiScaleCrop, Normalize, ToFloatClip
+from tadapt.io.text import utf8_required
 from tadapt.io.video import VideoError, VideoReader, probe_video
 from tadapt.pretraining.masking import running_cell_mask, tube_mask
 
@@ -49,7 +50,9 @@ def collect_videos(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 p for p in source.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
             )
         elif source.suffix.lower() == ".txt" and source.is_file():
-            for line in source.read_text(encoding="utf-8").splitlines():
+            with utf8_required(source, DataError):
+                lines = source.read_text(encoding="utf-8").splitlines()
+            for line in lines:
                 if line.strip():
                     path = Path(line.strip())
                     found.add(path if path.is_absolute() else source.parent / path)
