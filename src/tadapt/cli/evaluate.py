@@ -5,6 +5,10 @@ the ActivityNet protocol at the dataset's tIoU thresholds, prints a table in per
 optionally writes a JSON report whose numbers are fractions in ``[0, 1]``. The ground truth is
 scored as the file gives it, as the public evaluators do: instances past their video's
 duration are counted, not clipped or dropped.
+
+A ``predictions.json`` written by ``tadapt train`` / ``tadapt test`` says how its run scored
+it (tIoU thresholds, split, Ambiguous policy, blocked list): options not given take those
+values, so the run's mAP is reproduced; the first printed line says where each came from.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tadapt.io import (
     Annotations,
     load_annotations,
     load_blocked_videos,
+    read_evaluation_settings,
     read_predictions,
     write_text_atomic,
 )
@@ -62,13 +67,13 @@ def add_parser(
     parser.add_argument(
         "--dataset",
         choices=sorted(TIOU_PRESETS),
-        help="tIoU threshold preset (default: inferred from the ground truth)",
+        help="tIoU threshold preset (default: the run's, for a tadapt predictions file; else "
+        "inferred from the ground truth)",
     )
     parser.add_argument("--tiou", help="explicit comma-separated tIoU thresholds, e.g. 0.3,0.5,0.7")
     parser.add_argument(
         "--ambiguous",
         choices=["remove", "ignore_fp"],
-        default="remove",
         help="THUMOS Ambiguous regions: only removed from the ground truth (default), or also "
         "ignore false positives overlapping them (THUMOS MATLAB kit behaviour)",
     )
@@ -129,7 +134,7 @@ def evaluate_files(
     split: str | None = None,
     dataset: str | None = None,
     tiou: str | None = None,
-    ambiguous: str = "remove",
+    ambiguous: str | None = None,
     category_file: Path | None = None,
     blocked: Path | None = None,
     unknown_labels: str = "error",
@@ -137,12 +142,26 @@ def evaluate_files(
 ) -> tuple[EvaluationResult, dict[str, Any]]:
     """Load both files, evaluate, and describe what was evaluated.
 
+    ``split``, the thresholds (``dataset`` / ``tiou``), ``ambiguous`` and ``blocked`` left
+    ``None`` take the values a tadapt predictions file records (its run's), else the
+    defaults: one subset of the file, the thresholds inferred from the ground truth,
+    ``remove``, no blocked list.
+
     Returns:
-        The result and a JSON-ready dict of the run's settings and data-loading counts.
+        The result and a JSON-ready dict of the run's settings and data-loading counts
+        (``meta["from_run"]`` names the settings taken from the predictions file).
 
     Raises:
         ValueError: bad input, with a message naming the file and the problem.
     """
+    run = read_evaluation_settings(pred_path) or {}
+    from_run: list[str] = []
+    if split is None and run.get("split") is not None:
+        split, from_run = run["split"], [*from_run, "split"]
+    if ambiguous is None and run.get("ambiguous") is not None:
+        ambiguous, from_run = run["ambiguous"], [*from_run, "ambiguous"]
+    if blocked is None and run.get("blocked_file") is not None:
+        blocked, from_run = Path(run["blocked_file"]), [*from_run, "blocked"]
     annotations = load_annotations(gt_path, category_file=category_file, past_duration="keep")
     if split is not None:
         annotations = annotations.split(split)
@@ -154,13 +173,18 @@ def evaluate_files(
     if not annotations.table.video_ids:
         raise ValueError(f"{gt_path}: no videos in split {split!r}")
     thresholds: Sequence[float]
+    source = "given"
     if tiou is not None:
         thresholds = _parse_list(tiou, "--tiou", float)
         preset = "custom"
+    elif dataset is None and run.get("tiou_thresholds"):
+        thresholds = [float(t) for t in run["tiou_thresholds"]]
+        preset, source = "run", "the run's eval.tiou_thresholds"
+        from_run.append("tiou_thresholds")
     else:
         preset = dataset or infer_dataset(annotations) or "activitynet"
         if dataset is None:
-            _logger.info("tIoU thresholds of %r (inferred; set --dataset to choose)", preset)
+            source = "inferred from the ground truth; --dataset or --tiou to choose"
         thresholds = tiou_thresholds_for(preset)
     detections, num_unknown_label = read_predictions(
         pred_path,
@@ -178,7 +202,7 @@ def evaluate_files(
         annotations.class_names,
         thresholds,
         top_k=_parse_list(top_k, "--top-k", int),
-        ambiguous=ambiguous,  # type: ignore[arg-type]
+        ambiguous=ambiguous or "remove",  # type: ignore[arg-type]
         blocked_videos=load_blocked_videos(blocked) if blocked is not None else (),
     )
     meta = {
@@ -187,13 +211,16 @@ def evaluate_files(
         "format": annotations.format,
         "split": split,
         "tiou_preset": preset,
-        "ambiguous": ambiguous,
+        "tiou_source": source,
+        "tiou_thresholds": [float(t) for t in thresholds],
+        "ambiguous": ambiguous or "remove",
         "blocked": str(blocked) if blocked is not None else None,
         "num_videos": len(annotations.table.video_ids),
         "num_instances": annotations.num_instances,
         "num_predictions": len(aligned),
         "num_unknown_label_predictions": num_unknown_label,
         "num_renamed_videos": renamed,
+        "from_run": from_run,
     }
     return result, meta
 
@@ -229,8 +256,14 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{meta['ground_truth']} ({meta['format']}{split}): {meta['num_videos']} videos, "
         f"{meta['num_instances']} instances; {meta['num_predictions']} predictions; "
-        f"tIoU preset {meta['tiou_preset']}"
+        f"tIoU {', '.join(f'{t:g}' for t in meta['tiou_thresholds'])} "
+        f"({meta['tiou_preset']}: {meta['tiou_source']})"
     )
+    if meta["from_run"]:
+        print(
+            f"as the run that wrote {meta['predictions']} scored it: "
+            f"{', '.join(meta['from_run'])} from the file (options override them)"
+        )
     if result.num_past_duration:
         print(
             f"{result.num_past_duration} ground-truth instances end after their video's "

@@ -555,20 +555,39 @@ def eval_loader(
     )
 
 
+def evaluation_settings(config: ExperimentConfig, result: EvaluationResult) -> dict[str, Any]:
+    """How a run scored its predictions, for ``tadapt evaluate`` to score them the same way."""
+    data, ev = config.data, config.eval
+    return {
+        "annotation_file": data.annotation_file,
+        "dataset": data.dataset,
+        "split": data.eval_split,
+        "tiou_thresholds": [float(t) for t in result.tiou_thresholds],
+        "ambiguous": ev.ambiguous,
+        "blocked_file": ev.blocked_file,
+    }
+
+
 def write_evaluation(
     out_dir: Path,
     detections: Sequence[Detections],
     result: EvaluationResult,
     class_names: Sequence[str],
     meta: dict[str, Any],
+    config: ExperimentConfig,
 ) -> tuple[Path, Path]:
     """Write ``predictions.json`` (ActivityNet results format) and ``report.json`` / ``.txt``.
+
+    Both carry :func:`evaluation_settings` (the tIoU thresholds, split, dataset, ...): the
+    predictions file as its ``tadapt_evaluation`` field, the report in ``meta``.
 
     Returns:
         The predictions file and the JSON report.
     """
     predictions, report = out_dir / "predictions.json", out_dir / "report.json"
-    write_predictions_json(predictions, detections, class_names)
+    settings = evaluation_settings(config, result)
+    write_predictions_json(predictions, detections, class_names, evaluation=settings)
+    meta = {**meta, "evaluation": settings}
     write_text_atomic(report, json.dumps({**result.to_dict(), "meta": meta}, indent=2))
     write_text_atomic(out_dir / "report.txt", result.format_table() + "\n")
     return predictions, report

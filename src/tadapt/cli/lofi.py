@@ -1,4 +1,4 @@
-"""``tadapt lofi PRESET_OR_YAML --out-dir DIR [key=value ...]``: LoFi, low-fidelity training to head.
+"""``tadapt lofi PRESET_OR_YAML --out-dir DIR [key=value ...]``: LoFi, end to end.
 
 LoFi (Xu et al., NeurIPS 2021) in three steps, each a stage of ``--stage`` (``all`` runs them
 in order; a later stage reads what the earlier ones left in ``--out-dir``):

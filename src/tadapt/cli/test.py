@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         "ema": use_ema,
         "split": config.data.eval_split,
     }
-    predictions, report = write_evaluation(out_dir, detections, result, job.class_names, meta)
+    predictions, report = write_evaluation(
+        out_dir, detections, result, job.class_names, meta, config
+    )
     print(result.format_table())
     print(f"predictions: {predictions}\nreport: {report}")
     return 0

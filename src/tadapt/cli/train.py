@@ -338,7 +338,7 @@ def _finish(
             "split": config.data.eval_split,
         }
         predictions, report = write_evaluation(
-            run_dir, detections, result, evaluation.class_names, meta
+            run_dir, detections, result, evaluation.class_names, meta, config
         )
     return TrainResult(run_dir, config, state, metrics, predictions, report)
 

@@ -21,6 +21,7 @@ from tadapt.io.atomic import atomic_path, remove_stale_temporaries, write_text_a
 from tadapt.io.blocked import load_blocked_videos
 from tadapt.io.predictions import (
     load_predictions,
+    read_evaluation_settings,
     read_predictions,
     write_predictions_csv,
     write_predictions_json,
@@ -50,6 +51,7 @@ __all__ = [
     "load_blocked_videos",
     "load_predictions",
     "probe_video",
+    "read_evaluation_settings",
     "read_predictions",
     "remove_stale_temporaries",
     "uniform_indices",

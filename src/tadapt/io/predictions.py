@@ -50,13 +50,18 @@ if TYPE_CHECKING:
     from tadapt.structures import Detections
 
 __all__ = [
+    "EVALUATION_KEY",
     "load_predictions",
+    "read_evaluation_settings",
     "read_predictions",
     "write_predictions_csv",
     "write_predictions_json",
 ]
 
 CSV_COLUMNS: tuple[str, ...] = ("video-id", "t-start", "t-end", "label", "score")
+EVALUATION_KEY = "tadapt_evaluation"
+"""The field of a prediction JSON that holds how the run that wrote it scored it."""
+_SETTINGS_HEAD_CHARS = 1 << 16  # the settings object is far smaller
 
 
 class _Irregular(Exception):  # noqa: N818 -- a control-flow signal, not an error
@@ -421,6 +426,7 @@ def write_predictions_json(
     class_names: Sequence[str],
     *,
     version: str = "tadapt",
+    evaluation: Mapping[str, Any] | None = None,
 ) -> None:
     """Write detections as an ActivityNet results JSON (the official evaluation's input).
 
@@ -430,6 +436,9 @@ def write_predictions_json(
             several for one video are written as one list, in order.
         class_names: label index -> name; labels are written as names.
         version: the ``version`` field.
+        evaluation: how the writer scored them (tIoU thresholds, split, ...), written first as
+            ``tadapt_evaluation`` (:func:`read_evaluation_settings` reads it back; other
+            readers ignore the field).
 
     Raises:
         ValueError: a value is non-finite, a label is out of range or segments are not seconds.
@@ -442,8 +451,27 @@ def write_predictions_json(
             ]
             for vid, (segments, scores, names) in _rows(detections, class_names).items()
         }
-    payload = {"version": version, "results": results, "external_data": {}}
+    head = {EVALUATION_KEY: dict(evaluation)} if evaluation is not None else {}
+    payload = {**head, "version": version, "results": results, "external_data": {}}
     write_text_atomic(Path(path), json.dumps(payload, allow_nan=False))
+
+
+def read_evaluation_settings(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``tadapt_evaluation`` field a tadapt run wrote first in its predictions file.
+
+    Only the file's head is read (the field comes before the results), so a large file costs
+    nothing more. ``None`` when the file does not start with the field.
+    """
+    with Path(path).open(encoding="utf-8", errors="replace") as f:
+        head = f.read(_SETTINGS_HEAD_CHARS)
+    prefix = f'{{"{EVALUATION_KEY}": '
+    if not head.startswith(prefix):
+        return None
+    try:
+        settings, _ = json.JSONDecoder().raw_decode(head, len(prefix))
+    except json.JSONDecodeError:
+        return None
+    return settings if isinstance(settings, dict) else None
 
 
 def write_predictions_csv(
