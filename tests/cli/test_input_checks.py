@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from real_data import real_file
+from tadapt.backbones import bundled_weights
 from tadapt.cli.dry_run import DryRunReport
 from tadapt.cli.main import main
 from tadapt.config.schema import DataConfig
@@ -182,3 +183,31 @@ def test_one_frame_difference_on_a_short_clip_is_not_a_mismatch(tmp_path: Path) 
     )
     (check,) = check_dataset(three_frames_off, videos=videos).problems
     assert check.problem == "duration_mismatch"
+
+
+@pytest.mark.data
+def test_a_damaged_checkpoint_is_reported_with_the_data_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "long.mp4").symlink_to(real_file("videos/kinetics_clip_300f.mp4"))
+    ann = _clip_annotations(tmp_path / "ann.json", {"long": 10.0, "gone": 4.0})
+    shipped = Path(bundled_weights("videomae_tiny_patch16.synth"))
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(shipped.read_bytes()[:5000])
+    argv = [
+        "train",
+        VIDEOS,
+        f"data.annotation_file={ann}",
+        f"data.video_dir={videos}",
+        f"model.backbone.checkpoint={truncated}",
+        "train.progress=false",
+        "--out-dir",
+        str(tmp_path / "run"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "2 problems found before training" in err
+    assert "gone: missing:" in err
+    assert f"checkpoint: {truncated}: the file is truncated or corrupt" in err
