@@ -215,6 +215,34 @@ def test_a_refused_pickle_is_one_safe_line_on_every_path(tiny_run, tmp_path, cap
         read_feature_array(features)
 
 
+class _Payload:
+    """Unpickling this runs code: it would create ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.path),))
+
+
+def test_a_code_executing_payload_is_refused_and_never_runs(tiny_run, tmp_path, capsys):
+    ran = tmp_path / "payload_ran"
+    evil = tmp_path / "evil.pth"
+    weights = create_backbone("videomae_tiny_patch16").state_dict()
+    torch.save({"model": weights, "version": 1, "hook": _Payload(ran)}, evil)
+    cases = [
+        ["test", str(tiny_run / "config.yaml"), "--checkpoint", str(evil)],
+        ["train", str(tiny_run / "config.yaml"), "--resume", str(evil), "--out-dir", str(tmp_path)],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = _one_line_error(capsys.readouterr().err, argv[0])
+        assert "will not unpickle for safety" in err
+    with pytest.raises(CheckpointError, match="will not unpickle"):
+        load_pretrained(create_backbone("videomae_tiny_patch16"), evil)
+    assert not ran.exists(), "the payload ran"
+
+
 def test_a_file_torch_cannot_read_is_not_called_unsafe(tmp_path, capsys):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a pickle at all")
