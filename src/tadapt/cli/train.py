@@ -42,6 +42,7 @@ from tadapt.cli.experiment import (
     save_resolved_config,
     write_evaluation,
 )
+from tadapt.cli.faults import explain_faults
 from tadapt.config import ExperimentConfig, config_to_dict, load_config
 from tadapt.data import build_loader
 from tadapt.detection import TemporalDetector
@@ -235,7 +236,8 @@ def train_experiment(
                 checkpoint = load_checkpoint(resume, map_location=device)
                 _warn_config_changes(checkpoint.get("config", {}), config_to_dict(config))
                 trainer.load_state_dict(checkpoint)
-            state = trainer.fit()
+            with explain_faults(config):
+                state = trainer.fit()
         if context.is_main:
             _save_adapter_checkpoint(run_dir, config, model, ema, state)
         return _finish(run_dir, config, state, trainer.last_metrics, evaluation, context.is_main)
@@ -326,6 +328,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if not is_main_process():
         return 0  # rank 0 reports
+    if result.state.skipped_steps:
+        print(
+            f"the fp16 gradient scaler skipped {result.state.skipped_steps} of "
+            f"{result.state.step} optimizer steps (gradient overflow; metrics.jsonl: "
+            "skipped_steps)"
+        )
     if not result.metrics:
         print(f"trained {result.state.epoch} epochs; run folder {result.run_dir}")
         return 0
