@@ -33,8 +33,15 @@ def test_precision_table_on_cpu():
         assert policy.dtype is torch.bfloat16
         assert not policy.use_scaler
         assert not policy.make_scaler().is_enabled()
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        resolve_precision("fp16", "cpu")
+    fp16 = resolve_precision("fp16", "cpu")  # CPU fp16 autocast with a CPU gradient scaler
+    assert fp16.dtype is torch.float16
+    assert fp16.use_scaler
+    scaler = fp16.make_scaler()
+    assert scaler.is_enabled()
+    assert scaler.get_scale() == 65536.0
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    with fp16.autocast():
+        assert (a @ b).dtype is torch.float16
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp8", "cpu")
 

@@ -33,6 +33,7 @@ from tadapt.cli.experiment import (
     save_resolved_config,
     write_evaluation,
 )
+from tadapt.cli.faults import explain_faults
 from tadapt.config import ExperimentConfig
 from tadapt.detection import TemporalDetector
 from tadapt.engine import load_checkpoint, resolve_precision, seed_everything
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         precision=resolve_precision(config.train.precision, device),
     )
-    detections, result = job.run(model)
+    with explain_faults(config):
+        detections, result = job.run(model)
     save_resolved_config(config, out_dir / "config.yaml", f"tadapt test {args.config}")
     state = checkpoint.get("state", {})
     meta = {

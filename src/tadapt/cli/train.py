@@ -45,6 +45,7 @@ from tadapt.cli.experiment import (
     save_resolved_config,
     write_evaluation,
 )
+from tadapt.cli.faults import explain_faults
 from tadapt.cli.input_check import check_inputs, input_problems_message
 from tadapt.config import ExperimentConfig, config_to_dict, load_config
 from tadapt.data import DataError, build_loader
@@ -259,10 +260,11 @@ def train_experiment(
                 checkpoint = load_checkpoint(resume, map_location=device)
                 _warn_config_changes(checkpoint.get("config", {}), config_to_dict(config))
                 trainer.load_state_dict(checkpoint)
-            if dry_run:
-                report = measure_dry_run(trainer, evaluation)
-                return TrainResult(run_dir, config, trainer.state, {}, None, None, report)
-            state = trainer.fit()
+            with explain_faults(config):  # a non-finite loss or out of memory: what to do
+                if dry_run:
+                    report = measure_dry_run(trainer, evaluation)
+                    return TrainResult(run_dir, config, trainer.state, {}, None, None, report)
+                state = trainer.fit()
         if context.is_main:
             _save_adapter_checkpoint(run_dir, config, model, ema, state)
         return _finish(run_dir, config, state, trainer.last_metrics, evaluation, context.is_main)
@@ -380,6 +382,12 @@ def run(args: argparse.Namespace) -> int:
     if result.dry_run is not None:
         print(result.dry_run.summary())
         return 0
+    if result.state.skipped_steps:
+        print(
+            f"the fp16 gradient scaler skipped {result.state.skipped_steps} of "
+            f"{result.state.step} optimizer steps (gradient overflow; metrics.jsonl: "
+            "skipped_steps)"
+        )
     if not result.metrics:
         print(f"trained {result.state.epoch} epochs; run folder {result.run_dir}")
         return 0

@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 Precision = Literal["fp32", "bf16", "fp16", "amp"]
-"""``fp32``; ``bf16`` autocast; ``fp16`` autocast with a GradScaler (CUDA only); ``amp``: fp16 +
-GradScaler on CUDA, bf16 on CPU."""
+"""``fp32``; ``bf16`` autocast; ``fp16`` autocast with a GradScaler (on CPU too, slowly); ``amp``:
+fp16 + GradScaler on CUDA, bf16 on CPU."""
 
 # ActionFormer libs/core/config.py regression_range (10000 there, infinity here)
 _THUMOS_RANGES: tuple[tuple[float, float], ...] = (

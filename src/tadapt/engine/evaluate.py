@@ -29,6 +29,7 @@ from tadapt.detection import (
     merge_windows,
 )
 from tadapt.engine.distributed import all_gather_objects, is_main_process, unwrap_model
+from tadapt.engine.numerics import DeviceMemoryError, cuda_memory_summary, is_out_of_memory
 from tadapt.evaluation import AmbiguousPolicy, EvaluationResult, evaluate_detections
 from tadapt.structures import Detections, GroundTruth, VideoBatch
 
@@ -63,6 +64,9 @@ def predict(
     Returns:
         Per video, in order of first appearance: its merged, post-processed detections in
         seconds (a video whose windows produced no candidate has an empty entry).
+
+    Raises:
+        DeviceMemoryError: the device ran out of memory; the message names the videos.
     """
     detector = unwrap_model(model)
     if not isinstance(detector, TemporalDetector):
@@ -73,8 +77,14 @@ def predict(
     durations: dict[str, float | None] = {}
     bar = tqdm(loader, desc="inference", unit="batch", disable=not (progress and is_main_process()))
     for batch in bar:
-        with autocast():
-            candidates = detector.predict(batch.to(device), nms=False)
+        try:
+            with autocast():
+                candidates = detector.predict(batch.to(device), nms=False)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            where = f"inference on videos {', '.join(batch.video_ids)}"
+            raise DeviceMemoryError("evaluation", where, cuda_memory_summary(device)) from exc
         for b, det in enumerate(candidates):
             key = (det.video_id, round(float(batch.grid_offset_sec[b]), 6))
             windows[key] = det

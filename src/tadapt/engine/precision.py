@@ -5,12 +5,16 @@ value  CPU                                   CUDA
 ====== ===================================== ====================================
 fp32   no autocast                           no autocast
 bf16   bf16 autocast                         bf16 autocast (needs bf16 support)
-fp16   error (no fp16 autocast on CPU)       fp16 autocast + GradScaler
+fp16   fp16 autocast + GradScaler (slow)     fp16 autocast + GradScaler
 amp    bf16 autocast                         fp16 autocast + GradScaler
 ====== ===================================== ====================================
 
 bf16 has fp32's exponent range, so its gradients need no scaling; fp16 gradients underflow
 without it. Parameters, optimizer states and the EMA stay in fp32 in every mode.
+
+fp16 on CPU is torch's CPU fp16 autocast with ``GradScaler("cpu")``: few CPUs compute fp16
+fast, so it is there to check an fp16 run (its loss scaling, its skipped overflow steps) on a
+machine without a GPU, not to train faster; ``amp`` picks bf16 on CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class PrecisionPolicy:
         name: the setting it came from.
         device_type: ``"cpu"`` or ``"cuda"``.
         dtype: the autocast dtype, or ``None`` for fp32.
-        use_scaler: scale the loss (fp16 on CUDA).
+        use_scaler: scale the loss (fp16).
     """
 
     name: str
@@ -60,7 +64,7 @@ def resolve_precision(precision: str, device: torch.device | str) -> PrecisionPo
     """The policy of a precision setting on a device (table in the module docstring).
 
     Raises:
-        ValueError: an unknown setting, fp16 on CPU, or bf16 on a GPU without it.
+        ValueError: an unknown setting, or bf16 on a GPU without it.
     """
     device = torch.device(device)
     if precision not in _VALUES:
@@ -69,8 +73,6 @@ def resolve_precision(precision: str, device: torch.device | str) -> PrecisionPo
     if precision == "fp32":
         return PrecisionPolicy(precision, device.type, None, False)
     if precision == "fp16" or (precision == "amp" and cuda):
-        if not cuda:
-            raise ValueError("precision 'fp16' needs a CUDA device; use 'bf16' (or 'amp') on CPU")
         return PrecisionPolicy(precision, device.type, torch.float16, True)
     if cuda and not torch.cuda.is_bf16_supported():
         raise ValueError(f"{device} does not support bf16; use 'fp16' or 'amp'")

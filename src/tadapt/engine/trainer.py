@@ -15,6 +15,15 @@ seeded by ``(seed, epoch, index)``), so a run resumed from a mid-epoch checkpoin
 batches already used, without loading them, and continues with the same batches, random draws
 and weights as a run that never stopped.
 
+**Numerical faults** (:mod:`tadapt.engine.numerics`). A non-finite loss, or in fp32/bf16 a
+non-finite gradient norm, stops training with a :class:`NonFiniteLossError` that names the
+step, the loss terms, the batch's videos and whether their inputs were already non-finite. An
+fp16 step whose gradients overflow is skipped by the gradient scaler, as usual, and counted
+(``TrainState.skipped_steps``, the ``skipped_steps`` field of the training records and a log
+line per step and epoch). Running out of memory raises a :class:`DeviceMemoryError` naming the
+step. The gradient norm (before clipping) is logged at every record, with the loss scale when
+a scaler is used.
+
 **Hooks.** :class:`TrainerHook` subclasses see the trainer after every optimizer step and
 every epoch (logging to another service, stopping early, failure injection in tests).
 
@@ -31,8 +40,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -48,6 +58,14 @@ from tadapt.engine.checkpoint import capture_rng_state, restore_rng_state, save_
 from tadapt.engine.distributed import get_world_size, is_main_process, unwrap_model
 from tadapt.engine.ema import ModelEMA
 from tadapt.engine.logging import MetricsWriter
+from tadapt.engine.numerics import (
+    DeviceMemoryError,
+    NonFiniteLossError,
+    NonFiniteReport,
+    SampleRef,
+    cuda_memory_summary,
+    is_out_of_memory,
+)
 from tadapt.engine.precision import PrecisionPolicy, resolve_precision
 from tadapt.structures import VideoBatch
 
@@ -98,6 +116,7 @@ class TrainState:
         steps_per_epoch: optimizer steps per epoch (checked on resume).
         best_metric: best evaluation metric so far.
         best_epoch: the epoch that reached it.
+        skipped_steps: optimizer steps the fp16 gradient scaler skipped (overflow), in all.
     """
 
     epoch: int = 0
@@ -106,6 +125,16 @@ class TrainState:
     steps_per_epoch: int = 0
     best_metric: float | None = None
     best_epoch: int | None = None
+    skipped_steps: int = 0
+
+
+@dataclass(frozen=True)
+class _FiniteStep:
+    """The last optimizer step whose loss and gradient norm were finite."""
+
+    step: int
+    loss: float
+    grad_norm: float
 
 
 class TrainerHook:
@@ -211,6 +240,9 @@ class Trainer:
             steps_per_epoch=steps_per_epoch(len(train_loader), grad_accum_steps)
         )
         self.last_metrics: dict[str, float] = {}
+        self._last_finite: _FiniteStep | None = None
+        self._step_samples: list[SampleRef] = []  # every micro-batch of the current step
+        self._step_losses: list[float] = []
 
     # ------------------------------------------------------------------ the loop
 
@@ -285,6 +317,7 @@ class Trainer:
                 "checkpoint"
             )
         skipped = self.state.step_in_epoch * self.grad_accum_steps
+        steps_to_run = num_steps - self.state.step_in_epoch
         self.model.train()
         bar = tqdm(
             self._epoch_loader(batches[skipped:], epoch),
@@ -294,31 +327,79 @@ class Trainer:
             disable=not (self.progress and is_main_process()),
         )
         window = _Window()
+        overflowed = self.state.skipped_steps
         for micro, batch in enumerate(bar, start=skipped):
             group_start = micro - micro % self.grad_accum_steps
             group_size = min(self.grad_accum_steps, len(batches) - group_start)
             last_of_group = micro == group_start + group_size - 1
-            losses = self._forward_backward(batch, group_size, epoch, sync=last_of_group)
+            if micro == group_start:
+                self._step_samples, self._step_losses = [], []
+            with self._out_of_memory_guard(epoch, batch):
+                losses = self._forward_backward(batch, group_size, epoch, sync=last_of_group)
             window.add(losses, len(batch))
             if not last_of_group:
                 continue
-            grad_norm = self._optimizer_step()
-            window.grad_norms.append(grad_norm)
-            self.state.step += 1
-            self.state.step_in_epoch += 1
+            with self._out_of_memory_guard(epoch, batch):
+                grad_norm, step_skipped = self._optimizer_step(epoch)
+            self._count_step(window, grad_norm, step_skipped)
             if self.state.step % self.log_interval == 0 or self.state.step_in_epoch == num_steps:
-                record = self._train_record(window, epoch, num_steps)
-                bar.set_postfix(
-                    loss=f"{record['loss']:.4f}",
-                    lr=f"{record['lr']:.2e}",
-                    samples_per_s=f"{record['samples_per_s']:.1f}",
-                )
+                self._log_record(bar, window, epoch, num_steps)
                 window = _Window()
             interval = self.checkpoint_interval_steps
             if interval > 0 and self.state.step % interval == 0:
                 self._save("last.pt", full=True)
             for hook in self.hooks:
                 hook.after_step(self)
+        if self.scaler.is_enabled():
+            overflowed = self.state.skipped_steps - overflowed
+            log = logger.warning if overflowed == steps_to_run else logger.info
+            log(
+                "epoch %d: the fp16 gradient scaler skipped %d of %d optimizer steps (gradient "
+                "overflow); loss scale %g",
+                epoch + 1,
+                overflowed,
+                steps_to_run,
+                self.scaler.get_scale(),
+            )
+
+    def _count_step(self, window: _Window, grad_norm: float, skipped: bool) -> None:
+        """Count a finished optimizer step; remember it if finite, log it if skipped."""
+        window.grad_norms.append(grad_norm)
+        self.state.step += 1
+        self.state.step_in_epoch += 1
+        if skipped:
+            window.skipped += 1
+            self.state.skipped_steps += 1
+            logger.info(
+                "step %d: the fp16 gradients overflowed; the gradient scaler skipped this "
+                "update and lowered the loss scale to %g",
+                self.state.step,
+                self.scaler.get_scale(),
+            )
+        elif math.isfinite(grad_norm):
+            loss = sum(self._step_losses) / len(self._step_losses)
+            self._last_finite = _FiniteStep(self.state.step, loss, grad_norm)
+
+    def _log_record(self, bar: tqdm[Any], window: _Window, epoch: int, num_steps: int) -> None:
+        """Write the window's training record; show it on the bar, or log it without one."""
+        record = self._train_record(window, epoch, num_steps)
+        fields = _progress_fields(record)
+        bar.set_postfix(fields)
+        if bar.disable and is_main_process():
+            shown = ", ".join(f"{k} {v}" for k, v in fields.items())
+            logger.info("epoch %.2f, step %d: %s", record["epoch"], record["step"], shown)
+
+    @contextmanager
+    def _out_of_memory_guard(self, epoch: int, batch: VideoBatch) -> Iterator[None]:
+        """Turn running out of memory into a :class:`DeviceMemoryError` naming the step."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            videos = ", ".join(batch.video_ids)
+            where = f"training step {self.state.step + 1} of epoch {epoch + 1} (videos {videos})"
+            raise DeviceMemoryError("training", where, cuda_memory_summary(self.device)) from exc
 
     def _forward_backward(
         self, batch: VideoBatch, group_size: int, epoch: int, *, sync: bool
@@ -332,28 +413,80 @@ class Trainer:
             with self.precision.autocast():
                 losses = self.model(batch)
             loss = losses["final_loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss is {loss.item()} at step {self.state.step + 1}; lower the "
-                    "learning rate or train in fp32"
-                )
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise self._non_finite_loss(losses, batch, epoch, value)
+            self._step_losses.append(value)
+            self._step_samples += _sample_refs(batch)
             self.scaler.scale(loss / group_size).backward()
         return {k: v.detach() for k, v in losses.items()}
 
-    def _optimizer_step(self) -> float | None:
-        """Clip, step, schedule, update the EMA; the gradient norm before clipping."""
-        grad_norm = None
+    def _non_finite_loss(
+        self, losses: Mapping[str, torch.Tensor], batch: VideoBatch, epoch: int, value: float
+    ) -> NonFiniteLossError:
+        """The error of a non-finite loss: its terms, the batch and whether its inputs were."""
+        terms = [k for k, v in losses.items() if v.numel() and not torch.isfinite(v).all()]
+        terms.sort(key=lambda k: k == "final_loss")  # the parts first, their sum last
+        finite = torch.isfinite(batch.inputs.flatten(1)).all(dim=1).tolist()
+        samples = _sample_refs(batch, finite)
+        return NonFiniteLossError(self._report("loss", value, epoch, tuple(terms), samples))
+
+    def _report(
+        self,
+        quantity: str,
+        value: float,
+        epoch: int,
+        terms: tuple[str, ...],
+        samples: Sequence[SampleRef],
+    ) -> NonFiniteReport:
+        last = self._last_finite
+        return NonFiniteReport(
+            quantity,
+            value,
+            epoch=epoch + 1,
+            step=self.state.step + 1,
+            terms=terms,
+            samples=tuple(samples),
+            last_step=last.step if last else None,
+            last_loss=last.loss if last else None,
+            last_grad_norm=last.grad_norm if last else None,
+        )
+
+    def _optimizer_step(self, epoch: int) -> tuple[float, bool]:
+        """Clip, step, schedule, update the EMA.
+
+        Returns:
+            The gradient norm before clipping, and whether the gradient scaler skipped the
+            update (fp16 overflow).
+
+        Raises:
+            NonFiniteLossError: a non-finite gradient norm without a gradient scaler.
+        """
+        self.scaler.unscale_(self.optimizer)  # a no-op without scaling
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+        grad_norm = float(norm)
+        if not math.isfinite(grad_norm) and not self.scaler.is_enabled():
+            # fp32/bf16: the update would write NaN into the weights
+            raise NonFiniteLossError(
+                self._report("gradient norm", grad_norm, epoch, (), self._step_samples)
+            )
         if self.clip_grad_norm is not None:
-            self.scaler.unscale_(self.optimizer)
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm))
+            torch.nn.utils.clip_grads_with_norm_(params, self.clip_grad_norm, norm)
+        scale = self.scaler.get_scale()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        # the scaler lowers its scale exactly when it skipped the step (inf/NaN gradients)
+        skipped = self.scaler.is_enabled() and self.scaler.get_scale() < scale
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            if skipped:  # torch warns when the first optimizer step was skipped; it is counted
+                warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+            self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.raw_model)
-        return grad_norm
+        return grad_norm, skipped
 
     def _train_record(self, window: _Window, epoch: int, num_steps: int) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -362,6 +495,15 @@ class Trainer:
             "step": self.state.step,
             **window.means(),
             "lr": self.optimizer.param_groups[0]["lr"],
+            **(
+                {
+                    "loss_scale": self.scaler.get_scale(),
+                    "skipped_steps": window.skipped,
+                    "skipped_steps_total": self.state.skipped_steps,
+                }
+                if self.scaler.is_enabled()
+                else {}
+            ),
             # every process trains on as many samples: the global rate
             "samples_per_s": get_world_size()
             * window.samples
@@ -381,7 +523,10 @@ class Trainer:
         use_ema = self.ema is not None and self.eval_use_ema
         model = self.ema.module if use_ema and self.ema is not None else self.raw_model
         start = time.perf_counter()
-        metrics = dict(self.evaluator(model))
+        try:
+            metrics = dict(self.evaluator(model))
+        except DeviceMemoryError as err:
+            raise err.within(f"the evaluation after epoch {self.state.epoch}") from err
         self.last_metrics = metrics
         epoch = self.state.epoch
         record = {"kind": "eval", "epoch": epoch, "step": self.state.step, "ema": use_ema}
@@ -456,7 +601,8 @@ class _Window:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.samples = 0
-        self.grad_norms: list[float | None] = []
+        self.grad_norms: list[float] = []
+        self.skipped = 0  # optimizer steps the gradient scaler skipped
         self.start = time.perf_counter()
 
     def add(self, losses: Mapping[str, torch.Tensor], batch_size: int) -> None:
@@ -471,7 +617,28 @@ class _Window:
             ("loss" if k == "final_loss" else k): float(v) / max(self.count, 1)
             for k, v in self.sums.items()
         }
-        norms = [n for n in self.grad_norms if n is not None]
+        norms = [n for n in self.grad_norms if math.isfinite(n)]  # skipped fp16 steps: inf
         if norms:
             out["grad_norm"] = sum(norms) / len(norms)
         return out
+
+
+def _sample_refs(batch: VideoBatch, finite: Sequence[bool] | None = None) -> list[SampleRef]:
+    """The batch's samples as messages name them (``finite``: their inputs' finiteness)."""
+    return [
+        SampleRef(vid, float(batch.grid_offset_sec[b]), None if finite is None else finite[b])
+        for b, vid in enumerate(batch.video_ids)
+    ]
+
+
+def _progress_fields(record: Mapping[str, Any]) -> dict[str, str]:
+    """What the progress bar (or, without one, the log line) shows of a training record."""
+    fields = {"loss": f"{record['loss']:.4f}"}
+    if "grad_norm" in record:
+        fields["grad_norm"] = f"{record['grad_norm']:.3g}"
+    fields["lr"] = f"{record['lr']:.2e}"
+    if "loss_scale" in record:
+        fields["loss_scale"] = f"{record['loss_scale']:g}"
+        fields["skipped"] = str(record["skipped_steps"])
+    fields["samples_per_s"] = f"{record['samples_per_s']:.1f}"
+    return fields
