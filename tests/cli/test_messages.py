@@ -241,6 +241,7 @@ def test_a_code_executing_payload_is_refused_and_never_runs(tiny_run, tmp_path, 
     with pytest.raises(CheckpointError, match="will not unpickle"):
         load_pretrained(create_backbone("videomae_tiny_patch16"), evil)
     assert not ran.exists(), "the payload ran"
+    assert not (tmp_path / "config.yaml").exists(), "a refused --resume wrote into the run"
 
 
 def test_a_file_torch_cannot_read_is_not_called_unsafe(tmp_path, capsys):

@@ -179,6 +179,8 @@ def train_experiment(
         check_split_overlap(config, annotations)
         train_cfg = config.train
         device = choose_device(train_cfg.device, context.local_rank)
+        # read first: a damaged or refused --resume file stops the run before anything is written
+        checkpoint = load_checkpoint(resume, map_location=device) if resume is not None else None
         seed_everything(train_cfg.seed)
         set_deterministic(train_cfg.deterministic)
         model = _checked_model(config, annotations)
@@ -256,10 +258,10 @@ def train_experiment(
                 hooks=hooks,
                 batch_transform=build_fidelity_transform(config, model),
             )
-            if resume is not None:
-                checkpoint = load_checkpoint(resume, map_location=device)
+            if checkpoint is not None:
                 _warn_config_changes(checkpoint.get("config", {}), config_to_dict(config))
                 trainer.load_state_dict(checkpoint)
+                checkpoint = None  # the trainer holds its own copies
             with explain_faults(config):  # a non-finite loss or out of memory: what to do
                 if dry_run:
                     report = measure_dry_run(trainer, evaluation)
