@@ -13,16 +13,16 @@ Writes, in --out (default: ./detections), per video:
 * ``<video>.png``: a timeline, one lane per class, segments shaded by score (and the
   ground-truth lanes with --gt);
 
-and for a folder ``predictions.json``, all videos in one file, which ``tadapt evaluate
-predictions.json --gt ANNOTATIONS`` scores (use --min-score 0 and a --top-k of at least the
-config's eval.postprocess.max_segments to score every detection, as ``tadapt test`` does).
+and for a folder ``predictions.json``, all videos in one file, which
+``tadapt evaluate --gt ANNOTATIONS --pred OUT/predictions.json`` scores (with --min-score 0
+and a --top-k of at least the config's eval.postprocess.max_segments, every detection, as
+``tadapt test`` scores them). docs/detect.md has the details.
 A folder run goes on past a video that fails, lists the failures at the end and exits with 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # torch is imported by run() only: `tadapt detect --help` sta
 
 __all__ = ["add_parser", "run"]
 
-logger = logging.getLogger(__name__)
+_MERGED = "predictions.json"  # a folder run's file of all videos
 
 
 def add_parser(
@@ -90,6 +90,11 @@ def _inputs(source: Path, exts: tuple[str, ...]) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"{source}: no {', '.join(exts)} file in this folder")
     stems = [p.stem for p in files]
+    if _MERGED.removesuffix(".json") in stems:
+        raise ValueError(
+            f"{source}: a video named {_MERGED.removesuffix('.json')} would overwrite the merged "
+            f"{_MERGED}; rename it"
+        )
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
         raise ValueError(
@@ -137,8 +142,6 @@ def _detect_all(
     """Detect and write each file; a folder run notes a failing file and goes on."""
     from tqdm import tqdm
 
-    from tadapt.io.checkpoint_files import CheckpointError
-
     done: list[VideoDetections] = []
     failures: list[tuple[Path, str]] = []
     for path in tqdm(files, desc="detect", unit="video", disable=len(files) < 2 or None):
@@ -147,8 +150,6 @@ def _detect_all(
             found = detector.detect(path, duration_sec=duration, fps=fps)
             found = found.filtered(min_score=args.min_score, top_k=args.top_k)
             _write(found, args.out, truth)
-        except CheckpointError:
-            raise
         except (ValueError, OSError) as err:
             if len(files) == 1:
                 raise
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             f"{found.path}: {len(found)} detections -> {args.out / found.video_id}.json/.csv/.png"
         )
     if args.input.is_dir():
-        merged = args.out / "predictions.json"
+        merged = args.out / _MERGED
         write_predictions_json(merged, [d.detections for d in done], detector.class_names)
         print(f"all videos: {merged}")
     if failures:

@@ -15,7 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tadapt.cli.experiment import build_model, build_postprocessing, choose_device
+import torch
+
+from tadapt.cli.experiment import build_model, build_postprocessing
 from tadapt.cli.test import load_adapter_checkpoint
 from tadapt.config import ConfigError, ExperimentConfig
 from tadapt.config.loading import config_from_dict
@@ -194,6 +196,19 @@ def detector_inputs(config: ExperimentConfig) -> FramesInput | FeaturesInput:
     return FeaturesInput(data.feat_stride, data.num_frames, data.fps, sampling)
 
 
+def _device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) as a device."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r}: not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine; use cpu")
+    return device
+
+
 def detector_from_checkpoint(
     path: Path,
     *,
@@ -208,7 +223,7 @@ def detector_from_checkpoint(
     file = find_run_checkpoint(path)
     checkpoint = load_checkpoint(file)
     config = _config_of(checkpoint, file)
-    torch_device = choose_device(device)
+    torch_device = _device(device)
     model = _restore(config, checkpoint, file, Path(backbone) if backbone is not None else None)
     return Detector(
         model,

@@ -1,7 +1,8 @@
 """A video's detections drawn as a timeline PNG (matplotlib, Agg backend, no display needed).
 
-One lane per class: predicted segments shaded by score (darker = more confident); with ground
-truth, a second, hatched lane per class under it. The time axis reads ``mm:ss``.
+One lane per class (with over 20 classes, per class detected or annotated): predicted
+segments shaded by score (darker = more confident); with ground truth, a second, hatched lane
+per class under it. The time axis reads ``mm:ss``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = ["draw_timeline"]
 
 _LANE_HEIGHT = 0.35  # inches per lane
 _MIN_ALPHA = 0.15  # a zero-score segment stays visible
+_ALL_LANES_UP_TO = 20  # more classes: lanes only for those detected or annotated
 
 
 def _mm_ss(seconds: float, _position: object = None) -> str:
@@ -51,9 +53,12 @@ def draw_timeline(
     from matplotlib.ticker import FuncFormatter
 
     rows = detections.rows()
-    classes = list(detections.class_names)
     truth = list(ground_truth or [])
+    classes = list(detections.class_names)
     classes += sorted({name for _, _, name in truth} - set(classes))
+    if len(classes) > _ALL_LANES_UP_TO:  # e.g. ActivityNet's 200: the classes seen only
+        seen = {r[2] for r in rows} | {name for _, _, name in truth}
+        classes = [name for name in classes if name in seen]
     lanes: list[tuple[str, str]] = []  # (class, "pred" | "gt"), top to bottom
     for name in classes:
         lanes.append((name, "pred"))
