@@ -100,6 +100,7 @@ class FramesInput:
             frame_stride=self.frame_stride,
             transform=eval_transforms(self.image_size),
             exts=(path.suffix,),
+            files={path.stem: path},
             class_agnostic=class_agnostic,
             seed=seed,
         )
@@ -140,6 +141,7 @@ class FeaturesInput:
             sampling=windows,
             fps=self.fps,
             ext=path.suffix,
+            files={path.stem: path},
             class_agnostic=class_agnostic,
             seed=seed,
         )

@@ -1,8 +1,8 @@
 """A video's detections drawn as a timeline PNG (matplotlib, Agg backend, no display needed).
 
 One lane per class (with over 20 classes, per class detected or annotated): predicted
-segments shaded by score (darker = more confident); with ground truth, a second, hatched lane
-per class under it. The time axis reads ``mm:ss``.
+segments shaded by score (the darkest is the video's best score, named in the title); with
+ground truth, a second, hatched lane per class under it. The time axis reads ``mm:ss``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = ["draw_timeline"]
 
 _LANE_HEIGHT = 0.35  # inches per lane
 _MIN_ALPHA = 0.15  # a zero-score segment stays visible
+_MAX_TRACKS = 4  # sub-rows of a lane for overlapping detections
 _ALL_LANES_UP_TO = 20  # more classes: lanes only for those detected or annotated
 
 
@@ -24,6 +25,26 @@ def _mm_ss(seconds: float, _position: object = None) -> str:
     sign = "-" if seconds < 0 else ""
     whole = round(abs(seconds))
     return f"{sign}{whole // 60:02d}:{whole % 60:02d}"
+
+
+def _pack(segments: Sequence[tuple[float, float]]) -> tuple[list[int], int]:
+    """Sub-rows for overlapping segments (best first): each goes in the first free one.
+
+    Returns:
+        The sub-row of each segment and the number of sub-rows (at most
+        :data:`_MAX_TRACKS`; past that, segments share the last one).
+    """
+    ends: list[float] = []  # per sub-row, the end of its last segment
+    tracks = []
+    for start, stop in segments:
+        track = next((i for i, end in enumerate(ends) if end <= start), len(ends))
+        track = min(track, _MAX_TRACKS - 1)
+        if track == len(ends):
+            ends.append(stop)
+        else:
+            ends[track] = max(ends[track], stop)
+        tracks.append(track)
+    return tracks, max(len(ends), 1)
 
 
 def draw_timeline(
@@ -75,14 +96,22 @@ def draw_timeline(
     try:
         cmap = plt.get_cmap("tab10")
         colour = {name: cmap(i % 10) for i, name in enumerate(classes)}
-        for start, stop, name, score in sorted(rows, key=lambda r: r[3]):  # strongest on top
-            alpha = _MIN_ALPHA + (1.0 - _MIN_ALPHA) * min(max(score, 0.0), 1.0)
-            ax.broken_barh(
-                [(start, stop - start)],
-                (index[(name, "pred")] - 0.4, 0.8),
-                facecolors=colour[name],
-                alpha=alpha,
-            )
+        # shades relative to the video's best score: a weak model's detections stay readable
+        best = max([r[3] for r in rows] + [1e-12])
+        for name in classes:
+            mine = sorted((r for r in rows if r[2] == name), key=lambda r: -r[3])
+            rows_of, tracks = _pack([(r[0], r[1]) for r in mine])
+            height = 0.8 / tracks
+            for (start, stop, _, score), track in zip(mine, rows_of, strict=True):
+                alpha = _MIN_ALPHA + (1.0 - _MIN_ALPHA) * min(max(score / best, 0.0), 1.0)
+                ax.broken_barh(
+                    [(start, stop - start)],
+                    (index[(name, "pred")] - 0.4 + track * height, height),
+                    facecolors=colour[name],
+                    edgecolors="black",
+                    linewidth=0.3,
+                    alpha=alpha,
+                )
         for start, stop, name in truth:
             ax.broken_barh(
                 [(start, stop - start)],
@@ -97,7 +126,8 @@ def draw_timeline(
         ax.set_xlim(0.0, end)
         ax.xaxis.set_major_formatter(FuncFormatter(_mm_ss))
         ax.set_xlabel("time (mm:ss)")
-        ax.set_title(f"{detections.video_id}: {len(rows)} detections (shade: score)")
+        shade = f" (shade: score, darkest {best:.3g})" if rows else ""
+        ax.set_title(f"{detections.video_id}: {len(rows)} detections{shade}")
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
