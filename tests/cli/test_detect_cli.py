@@ -21,6 +21,7 @@ import torch
 import tadapt
 from real_data import real_file
 from tadapt.cli.main import main
+from tadapt.engine import load_checkpoint, save_checkpoint
 
 SMALL_VIDEOS = [
     "tiny_synthetic_videos",
@@ -114,6 +115,19 @@ def test_api_restores_an_adapter_only_checkpoint(video_run, tested, monkeypatch)
     assert set(found.labels) <= set(detector.class_names)
     many = list(detector.detect_many([found.path, found.path]))
     assert [len(m) for m in many] == [len(found)] * 2
+    in_bf16 = tadapt.Detector.from_checkpoint(video_run, precision="bf16").detect(found.path)
+    assert torch.isfinite(in_bf16.detections.scores).all()
+
+
+def test_classes_are_numbered_when_the_runs_annotation_file_is_gone(video_run, tmp_path, caplog):
+    checkpoint = load_checkpoint(video_run / "checkpoints" / "last.pt")
+    named = tadapt.Detector.from_checkpoint(video_run).class_names
+    checkpoint["config"]["data"]["annotation_file"] = str(tmp_path / "gone.json")
+    save_checkpoint(tmp_path / "moved.pt", checkpoint)
+    detector = tadapt.Detector.from_checkpoint(tmp_path / "moved.pt")
+    assert named == ("move_right", "move_left", "rotate_cw", "rotate_ccw")
+    assert detector.class_names == ("class_0", "class_1", "class_2", "class_3")
+    assert f"the run's annotation file {tmp_path / 'gone.json'} is gone" in caplog.text
 
 
 def test_detect_on_features_agrees_with_tadapt_test(tiny_run, tmp_path, capsys):
@@ -138,6 +152,13 @@ def test_detect_on_features_agrees_with_tadapt_test(tiny_run, tmp_path, capsys):
     assert not (tmp_path / "default" / "predictions.json").exists()  # a folder run's file
     rows = _results(tmp_path / "default" / f"{vid}.json")[vid]
     assert rows == [r for r in expected[vid] if r["score"] >= 0.1][:50]
+    # a threshold that keeps nothing says how far to lower it
+    capsys.readouterr()
+    assert main([*one, "--min-score", "0.999", "--out", str(tmp_path / "none")]) == 0
+    best = max(r["score"] for r in expected[vid])
+    out = capsys.readouterr().out
+    assert f"0 detections -> {tmp_path / 'none' / vid}" in out
+    assert f"(best score {best:.3g} < --min-score 0.999: lower it to see some)" in out
 
 
 def test_real_clips_run_at_their_native_fps_and_size(video_run, tmp_path, capsys):
@@ -208,7 +229,12 @@ def test_checkpoints_of_the_wrong_kind_are_refused(video_run, tiny_run, tmp_path
         (["--checkpoint", str(adapters), "--backbone", str(foreign)], "does not fit the adapters"),
         (["--checkpoint", str(video_run), "--backbone", str(shipped)], "is a full checkpoint"),
         (["--checkpoint", str(tiny_run)], "head-only (trained on features)"),
+        (["--checkpoint", str(video_run), "--device", "gpu"], "device 'gpu': not a device"),
     ]
+    if not torch.cuda.is_available():
+        cases.append(
+            (["--checkpoint", str(video_run), "--device", "cuda"], "CUDA is not available")
+        )
     capsys.readouterr()
     for extra, expected in cases:
         assert main(["detect", str(video), *extra, "--out", str(tmp_path / "o")]) == 2, extra

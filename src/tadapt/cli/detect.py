@@ -133,31 +133,46 @@ def _write(
     draw_timeline(stem.with_suffix(".png"), found, ground_truth=truth)
 
 
+def _summary(found: VideoDetections, kept: VideoDetections, args: argparse.Namespace) -> str:
+    """One line per video: what was kept, and a hint when the threshold kept nothing."""
+    line = f"{found.path}: {len(kept)} detections -> {args.out / found.video_id}.json/.csv/.png"
+    if len(found) and not len(kept):
+        best = float(found.detections.scores.max())
+        line += f" (best score {best:.3g} < --min-score {args.min_score:g}: lower it to see some)"
+    return line
+
+
 def _detect_all(
     detector: Detector,
     files: list[Path],
     args: argparse.Namespace,
     annotations: Annotations | None,
-) -> tuple[list[VideoDetections], list[tuple[Path, str]]]:
-    """Detect and write each file; a folder run notes a failing file and goes on."""
+) -> tuple[list[VideoDetections], list[str], list[tuple[Path, str]]]:
+    """Detect and write each file; a folder run notes a failing file and goes on.
+
+    Returns:
+        The kept detections per video, a summary line per video, and the failures.
+    """
     from tqdm import tqdm
 
     done: list[VideoDetections] = []
+    lines: list[str] = []
     failures: list[tuple[Path, str]] = []
     for path in tqdm(files, desc="detect", unit="video", disable=len(files) < 2 or None):
         truth, duration, fps = _ground_truth(annotations, path.stem)
         try:
             found = detector.detect(path, duration_sec=duration, fps=fps)
-            found = found.filtered(min_score=args.min_score, top_k=args.top_k)
-            _write(found, args.out, truth)
+            kept = found.filtered(min_score=args.min_score, top_k=args.top_k)
+            _write(kept, args.out, truth)
         except (ValueError, OSError) as err:
             if len(files) == 1:
                 raise
             message = str(err).splitlines()[0]
             failures.append((path, message if str(path) in message else f"{path}: {message}"))
             continue
-        done.append(found)
-    return done, failures
+        done.append(kept)
+        lines.append(_summary(found, kept, args))
+    return done, lines, failures
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,11 +188,9 @@ def run(args: argparse.Namespace) -> int:
     )
     files = _inputs(args.input, detector.inputs.file_exts)
     args.out.mkdir(parents=True, exist_ok=True)
-    done, failures = _detect_all(detector, files, args, annotations)
-    for found in done:
-        print(
-            f"{found.path}: {len(found)} detections -> {args.out / found.video_id}.json/.csv/.png"
-        )
+    done, lines, failures = _detect_all(detector, files, args, annotations)
+    if lines:
+        print("\n".join(lines))
     if args.input.is_dir():
         merged = args.out / _MERGED
         write_predictions_json(merged, [d.detections for d in done], detector.class_names)
