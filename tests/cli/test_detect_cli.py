@@ -230,6 +230,7 @@ def test_checkpoints_of_the_wrong_kind_are_refused(video_run, tiny_run, tmp_path
         (["--checkpoint", str(video_run), "--backbone", str(shipped)], "is a full checkpoint"),
         (["--checkpoint", str(tiny_run)], "head-only (trained on features)"),
         (["--checkpoint", str(video_run), "--device", "gpu"], "device 'gpu': not a device"),
+        (["--checkpoint", str(video_run), "--top-k", "0"], "--top-k >= 1"),
     ]
     if not torch.cuda.is_available():
         cases.append(

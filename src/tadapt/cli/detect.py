@@ -46,26 +46,45 @@ def add_parser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", type=Path, help="a video (or feature file), or a folder of them")
+    parser.add_argument(
+        "input",
+        type=Path,
+        metavar="VIDEO_OR_FOLDER",
+        help="a video (or feature file), or a folder of them",
+    )
     parser.add_argument(
         "--checkpoint",
         required=True,
         type=Path,
+        metavar="CKPT",
         help="run folder, or its checkpoints/best.pt, last.pt or adapters.pt",
     )
     parser.add_argument(
         "--backbone",
         type=Path,
+        metavar="FILE",
         help="backbone weights an adapter-only checkpoint was trained on (default: its config's)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("detections"), help="output folder (default: detections)"
+        "--out",
+        type=Path,
+        default=Path("detections"),
+        metavar="DIR",
+        help="output folder (default: detections)",
     )
     parser.add_argument(
-        "--min-score", type=float, default=0.1, help="keep detections scoring at least this"
+        "--min-score",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="keep detections scoring at least S (default 0.1)",
     )
-    parser.add_argument("--top-k", type=int, default=50, help="keep at most this many per video")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument(
+        "--top-k", type=int, default=50, metavar="K", help="keep at most K per video (default 50)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (default cpu)"
+    )
     parser.add_argument(
         "--precision",
         default="fp32",
@@ -75,6 +94,7 @@ def add_parser(
     parser.add_argument(
         "--gt",
         type=Path,
+        metavar="ANNOTATIONS",
         help="annotation file: ground-truth lanes in the timelines (and its durations / fps)",
     )
     parser.set_defaults(handler=run)
