@@ -11,10 +11,12 @@ from tadapt.version import __version__
 
 if TYPE_CHECKING:
     from tadapt.backbones import create_backbone, list_backbones, load_pretrained
+    from tadapt.inference import Detector
     from tadapt.structures import Detections, GroundTruth, Segments, pairwise_tiou
 
 __all__ = [
     "Detections",
+    "Detector",
     "GroundTruth",
     "Segments",
     "__version__",
@@ -31,6 +33,7 @@ __getattr__ = lazy_attributes(
         "list_backbones": "tadapt.backbones",
         "load_pretrained": "tadapt.backbones",
         "Detections": "tadapt.structures",
+        "Detector": "tadapt.inference",
         "GroundTruth": "tadapt.structures",
         "Segments": "tadapt.structures",
         "pairwise_tiou": "tadapt.structures",

@@ -46,6 +46,7 @@ def _run(*argv: str) -> dict[str, object]:
         ["list", "presets"],
         ["check-data", "--help"],
         ["pretrain", "--help"],
+        ["detect", "--help"],
     ],
 )
 def test_commands_without_a_model_do_not_import_torch(argv):

@@ -32,6 +32,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "list missing / undecodable videos and annotation problems of a dataset",
     ),
     "demo": ("tadapt.cli.demo", "run the main job on built-in synthetic data"),
+    "detect": (
+        "tadapt.cli.detect",
+        "detect actions in your videos: JSON, CSV and a timeline PNG per video",
+    ),
     "evaluate": (
         "tadapt.cli.evaluate",
         "compute detection mAP of a prediction file against ground truth",

@@ -38,7 +38,7 @@ from tadapt.config import ExperimentConfig
 from tadapt.detection import TemporalDetector
 from tadapt.engine import load_checkpoint, resolve_precision, seed_everything
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "load_adapter_checkpoint", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _default_out_dir(checkpoint: Path) -> Path:
     return run_dir / "test"
 
 
-def _load_adapter_checkpoint(
+def load_adapter_checkpoint(
     model: TemporalDetector,
     config: ExperimentConfig,
     weights: dict[str, torch.Tensor],
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(config).to(device)
     weights = checkpoint["ema"] if use_ema else checkpoint["model"]
     if checkpoint.get("adapter_only"):
-        _load_adapter_checkpoint(model, config, weights, args.checkpoint)
+        load_adapter_checkpoint(model, config, weights, args.checkpoint)
     else:
         try:
             model.load_state_dict(weights)

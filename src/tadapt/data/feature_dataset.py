@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,8 @@ class FeatureDataset(TADDataset):
             file (ActionFormer's ``default_fps=None``).
         ext: ``.npy`` or ``.pt``.
         prefix: file-name prefix before the video id.
+        files: video id -> its file, instead of searching the folder for them (e.g. one
+            video detected alone: a video in a large folder costs no scan of the folder).
         class_agnostic: every label becomes 0.
         on_error: ``"raise"`` or ``"skip"`` (:mod:`tadapt.data.base`).
         seed: base seed of the per-item generators.
@@ -95,6 +97,7 @@ class FeatureDataset(TADDataset):
         fps: float | None = None,
         ext: str = ".npy",
         prefix: str = "",
+        files: Mapping[str, Path] | None = None,
         class_agnostic: bool = False,
         on_error: OnError = "raise",
         seed: int = 0,
@@ -118,7 +121,13 @@ class FeatureDataset(TADDataset):
                 "data.fps=... in the config (Python: FeatureDataset(fps=...))"
             )
         exts: Sequence[str] = (ext,)
-        found, missing = find_files(self.feature_dir, annotations.videos, exts=exts, prefix=prefix)
+        if files is not None:
+            found = {vid: Path(files[vid]) for vid in annotations.videos if vid in files}
+            missing = [vid for vid in annotations.videos if vid not in files]
+        else:
+            found, missing = find_files(
+                self.feature_dir, annotations.videos, exts=exts, prefix=prefix
+            )
         paths = self._drop_missing(found, missing, self.feature_dir, exts)
         rates = {v: float(fps or annotations.videos[v].fps or 0.0) for v in paths}
         if isinstance(sampling, SlidingWindows):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +132,8 @@ class VideoDataset(TADDataset):
             :class:`ToFloatClip` (see :func:`train_transforms` / :func:`eval_transforms`).
         exts: video file extensions, in order of preference.
         prefix: file-name prefix before the video id.
+        files: video id -> its file, instead of searching the folder for them (e.g. one
+            video detected alone: a video in a large folder costs no scan of the folder).
         short_side: decode straight to this shorter side (default reader only).
         cache: a frame cache for the default reader (decoded frames reused across epochs).
         class_agnostic: every label becomes 0.
@@ -158,6 +160,7 @@ class VideoDataset(TADDataset):
         transform: ClipTransform | None = None,
         exts: Sequence[str] = (".mp4",),
         prefix: str = "",
+        files: Mapping[str, Path] | None = None,
         short_side: int | None = None,
         cache: FrameCache | None = None,
         class_agnostic: bool = False,
@@ -179,7 +182,13 @@ class VideoDataset(TADDataset):
             VideoReader, short_side=short_side, cache=cache
         )
         self._probe: Callable[[Path], VideoMeta] = probe or probe_video
-        found, missing = find_files(self.video_dir, annotations.videos, exts=exts, prefix=prefix)
+        if files is not None:
+            found = {vid: Path(files[vid]) for vid in annotations.videos if vid in files}
+            missing = [vid for vid in annotations.videos if vid not in files]
+        else:
+            found, missing = find_files(
+                self.video_dir, annotations.videos, exts=exts, prefix=prefix
+            )
         paths = self._drop_missing(found, missing, self.video_dir, exts)
         if isinstance(sampling, SlidingWindows):
             self._items = self._windows(paths, sampling)

@@ -1,0 +1,238 @@
+"""From a checkpoint's resolved config to a :class:`~tadapt.inference.Detector`: the edge.
+
+:meth:`tadapt.Detector.from_checkpoint` calls :func:`detector_from_checkpoint`. It lives here,
+beside ``tadapt test``, because building the model and loading its weights read the config
+(:func:`~tadapt.cli.experiment.build_model`, the adapter-only loading of ``tadapt test``) and
+nothing below :mod:`tadapt.cli` reads config objects: the detector itself gets plain arguments.
+Using the same functions as ``tadapt test`` keeps the two paths' detections identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tadapt.cli.experiment import build_model, build_postprocessing
+from tadapt.cli.test import load_adapter_checkpoint
+from tadapt.config import ConfigError, ExperimentConfig
+from tadapt.config.loading import config_from_dict
+from tadapt.data import Resize, SlidingWindows
+from tadapt.detection import TemporalDetector
+from tadapt.engine import load_checkpoint, resolve_precision, seed_everything
+from tadapt.inference.detector import Detector
+from tadapt.inference.inputs import FeaturesInput, FramesInput
+from tadapt.io import load_annotations
+from tadapt.io.checkpoint_files import CheckpointError
+
+__all__ = ["detector_from_checkpoint", "detector_inputs", "find_run_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+# a run folder's checkpoints, in order of preference
+_RUN_CHECKPOINTS = ("best.pt", "last.pt", "adapters.pt")
+_GIVE = "give a tadapt run folder or its checkpoints/best.pt, last.pt or adapters.pt"
+
+
+def find_run_checkpoint(path: Path) -> Path:
+    """``path`` itself, or for a run folder its best checkpoint (``best.pt``, ``last.pt``...).
+
+    Raises:
+        CheckpointError: ``path`` does not exist, or is a folder without checkpoints.
+    """
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint file or run folder; {_GIVE}")
+    for folder in (path / "checkpoints", path):
+        for name in _RUN_CHECKPOINTS:
+            if (folder / name).is_file():
+                return folder / name
+    raise CheckpointError(
+        f"{path}: a folder without checkpoints/best.pt, last.pt or adapters.pt; {_GIVE}"
+    )
+
+
+def _config_of(checkpoint: dict[str, Any], path: Path) -> ExperimentConfig:
+    """The resolved detector config a checkpoint carries."""
+    raw = checkpoint.get("config")
+    if not isinstance(raw, dict) or "model" not in raw or "data" not in raw:
+        raise CheckpointError(
+            f"{path}: carries no detector config (a pretraining or backbone checkpoint?); {_GIVE}"
+        )
+    try:
+        config = config_from_dict(raw)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: its config is not a detector's ({err}); {_GIVE}") from None
+    if config.model.num_classes is None or config.model.max_seq_len is None:
+        raise CheckpointError(f"{path}: its config is not resolved; {_GIVE}")
+    return config
+
+
+def _with_backbone_weights(
+    config: ExperimentConfig, path: Path, adapter_only: bool, backbone: Path | None
+) -> ExperimentConfig:
+    """The config whose backbone the checkpoint's weights go onto.
+
+    A full checkpoint holds every weight, so the backbone is built without loading any (its
+    training-time weights file need not exist any more). An adapter-only checkpoint goes onto
+    ``backbone``, else the weights its config names.
+    """
+    spec = config.model.backbone
+    if spec is None:
+        if adapter_only or backbone is not None:
+            raise ValueError(f"{path}: a head-only detector (on features) takes no backbone")
+        return config
+    if not adapter_only:
+        if backbone is not None:
+            raise ValueError(
+                f"{path} is a full checkpoint (it holds the backbone's weights): leave out "
+                "the backbone, which only an adapter-only checkpoint (adapters.pt) needs"
+            )
+        spec = dataclasses.replace(spec, checkpoint=None, pretrained=False)
+    elif backbone is not None:
+        if not backbone.is_file() and not backbone.is_dir():
+            raise FileNotFoundError(f"{backbone}: no such backbone checkpoint")
+        spec = dataclasses.replace(spec, checkpoint=str(backbone), pretrained=True)
+    elif spec.checkpoint is not None and not Path(spec.checkpoint).exists():
+        raise FileNotFoundError(
+            f"{path} is an adapter-only checkpoint and the backbone it was trained on, "
+            f"{spec.checkpoint}, does not exist: pass that backbone checkpoint (--backbone)"
+        )
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, backbone=spec))
+
+
+def _restore(
+    config: ExperimentConfig,
+    checkpoint: dict[str, Any],
+    path: Path,
+    backbone: Path | None,
+) -> TemporalDetector:
+    """Build the detector of ``config`` and load the checkpoint's weights as ``tadapt test``."""
+    adapter_only = bool(checkpoint.get("adapter_only"))
+    config = _with_backbone_weights(config, path, adapter_only, backbone)
+    seed_everything(config.train.seed)  # a backbone without pretrained weights: the run's init
+    try:
+        model = build_model(config)
+    except (ValueError, RuntimeError, OSError) as err:
+        if backbone is None:
+            raise
+        raise ValueError(
+            f"{backbone} does not fit the adapters of {path} (trained on "
+            f"{config.model.backbone.name if config.model.backbone else '?'}): pass the "
+            f"backbone checkpoint the run was trained on ({str(err).splitlines()[0]})"
+        ) from None
+    use_ema = config.eval.use_ema and checkpoint.get("ema") is not None
+    weights = checkpoint["ema"] if use_ema else checkpoint["model"]
+    if adapter_only:
+        load_adapter_checkpoint(model, config, weights, path)
+        return model
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: its weights do not fit the detector its own config builds "
+            f"({str(err).splitlines()[0]}); {_GIVE}"
+        ) from None
+    return model
+
+
+def _class_names(config: ExperimentConfig) -> tuple[str, ...]:
+    """The class names of the run: from its annotation file, as training read them.
+
+    Checkpoints record the annotation file, not the names; when that file is gone, the
+    classes are numbered (``class_0``, ...) and a warning says why.
+    """
+    data = config.data
+    num_classes = config.model.num_classes
+    assert num_classes is not None  # resolved
+    if data.class_agnostic:
+        return ("action",)
+    numbered = tuple(f"class_{i}" for i in range(num_classes))
+    if data.annotation_file is None or not Path(data.annotation_file).is_file():
+        logger.warning(
+            "the run's annotation file %s is gone: its classes are named class_0 ... class_%d",
+            data.annotation_file,
+            num_classes - 1,
+        )
+        return numbered
+    try:
+        names = load_annotations(data.annotation_file, category_file=data.category_file).class_names
+    except (ValueError, OSError) as err:
+        logger.warning("classes named class_0 ...: cannot read the run's class names (%s)", err)
+        return numbered
+    if len(names) != num_classes:
+        logger.warning(
+            "%s now has %d classes, the detector %d: its classes are named class_0 ...",
+            data.annotation_file,
+            len(names),
+            num_classes,
+        )
+        return numbered
+    return names
+
+
+def detector_inputs(config: ExperimentConfig) -> FramesInput | FeaturesInput:
+    """How the detector of ``config`` reads a file: as ``build_datasets`` evaluates."""
+    data = config.data
+    if config.model.backbone is not None:
+        frames_sampling: SlidingWindows | Resize = (
+            Resize(data.max_seq_len, 0.0)
+            if data.resize
+            else SlidingWindows(data.eval_window or data.max_seq_len, data.eval_overlap)
+        )
+        return FramesInput(data.image_size, data.frame_stride, frames_sampling)
+    assert data.feat_stride is not None  # resolved
+    assert data.num_frames is not None
+    sampling: SlidingWindows | Resize | None = None
+    if data.resize:
+        sampling = Resize(data.max_seq_len, data.resize_min_gt_fraction)
+    elif data.eval_window:
+        sampling = SlidingWindows(data.eval_window, data.eval_overlap)
+    return FeaturesInput(data.feat_stride, data.num_frames, data.fps, sampling)
+
+
+def _device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) as a device."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r}: not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine; use cpu")
+    return device
+
+
+def detector_from_checkpoint(
+    path: Path,
+    *,
+    backbone: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> Detector:
+    """The :class:`Detector` of a run folder, a full checkpoint or an adapter-only one.
+
+    See :meth:`tadapt.Detector.from_checkpoint`.
+    """
+    file = find_run_checkpoint(path)
+    checkpoint = load_checkpoint(file)
+    config = _config_of(checkpoint, file)
+    torch_device = _device(device)
+    model = _restore(config, checkpoint, file, Path(backbone) if backbone is not None else None)
+    return Detector(
+        model,
+        _class_names(config),
+        detector_inputs(config),
+        postprocessing=build_postprocessing(config),
+        device=torch_device,
+        precision=resolve_precision(precision, torch_device),
+        batch_size=config.eval.batch_size,
+        class_agnostic=config.data.class_agnostic,
+        seed=config.train.seed,
+    )
