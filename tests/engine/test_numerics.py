@@ -83,7 +83,7 @@ def test_a_non_finite_gradient_with_a_finite_loss_stops_fp32_training(tmp_path):
     message = str(caught.value)
     assert message.startswith("the gradient norm is ")
     assert "(the loss is finite; batch: video_0 (from 0.00 s), " in message
-    assert "no step finished before it): lower the learning rate" in message
+    assert "the first step since the run started or resumed): lower the learning rate" in message
     # the weights never saw the update
     assert torch.isfinite(trainer.raw_model.linear.weight).all()
 

@@ -401,7 +401,10 @@ _VARIANT = "video-name,t-init,t-end,video-duration,frame-rate,label-idx\n"
 @pytest.mark.parametrize(
     ("body", "pattern"),
     [
-        (_GTAD + "v,Diving,26,1,2,0,0\nv,Diving,22,3,4,0,0\n", "'type_idx'.*26 elsewhere but 22"),
+        (
+            _GTAD + "v,Diving,26,1,2,0,0\nv,Diving,22,3,4,0,0\n",
+            "'type_idx'.*'26' elsewhere but '22'",
+        ),
         (_GTAD + "v,Diving,26,1,x,0,0\n", "video 'v', line 2, field 'end': expected a number"),
         (_GTAD + "v,Diving,26,1,inf,0,0\n", "'end': expected a finite number"),
         (_GTAD + "v,Diving,26,2,1,0,0\n", "line 2, field 'start/end': end 1.0 < start 2.0"),

@@ -148,7 +148,7 @@ class NonFiniteLossError(FloatingPointError):
                 "annotation file"
             )
         if r.last_step is None:
-            before = "no step finished before it"
+            before = "it is the first step since the run started or resumed"
         else:
             norm = "" if r.last_grad_norm is None else f", gradient norm {r.last_grad_norm:.4g}"
             before = f"the last finite step, {r.last_step}, had loss {r.last_loss:.4g}{norm}"

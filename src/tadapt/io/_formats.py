@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import reprlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,21 @@ class AnnotationError(ValueError):
     """A malformed annotation or prediction file; the message names the file, video and field."""
 
 
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = _BRIEF.maxlong = 60
+_BRIEF.maxlist = 12  # a CSV header or the keys of an object, whole
+_BRIEF.maxdict = 4
+_BRIEF.maxlevel = 2
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` cut to a readable length: a message quotes a file, it does not copy it."""
+    try:
+        return _BRIEF.repr(value)
+    except ValueError:  # an integer with more digits than int -> str converts (4300)
+        return f"<a {type(value).__name__} too large to show>"
+
+
 class Loc:
     """Where in a file a value was read, to build error messages."""
 
@@ -74,7 +90,7 @@ class Loc:
         """An :class:`AnnotationError` ``"<file>, video 'v', row 3, field 'x': problem. hint"``."""
         parts = [self.source]
         if self.video is not None:
-            parts.append(f"video {self.video!r}")
+            parts.append(f"video {brief(self.video)}")
         if self.item is not None:
             parts.append(self.item)
         if field is not None:
@@ -172,21 +188,48 @@ def read_json(path: Path, *, unique_keys: bool = True) -> Any:
         raise AnnotationError(f"{path}: not valid JSON ({e})") from None
     except _DuplicateKeyError as e:
         raise AnnotationError(
-            f"{path}: key {e.key!r} appears twice in one JSON object; "
+            f"{path}: key {brief(e.key)} appears twice in one JSON object; "
             "each video id (and each field) must appear once"
         ) from None
+    except RecursionError:
+        raise AnnotationError(
+            f"{path}: JSON nested too deeply; not an annotation or prediction file"
+        ) from None
+    except UnicodeDecodeError:
+        raise  # not UTF-8: reported by the caller
+    except ValueError:  # json refuses an integer of more than 4300 digits
+        raise AnnotationError(f"{path}: not valid JSON (a number with too many digits)") from None
 
 
 def read_csv(path: Path, loc: Loc, required: tuple[str, ...]) -> list[dict[str, str]]:
     """Rows of a headed CSV as dicts; checks that the ``required`` columns exist."""
     with utf8_required(path, AnnotationError), path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, restval="")
-        header = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise loc.error(f"missing column(s) {missing}; the header is {header}")
-        reader.fieldnames = header
-        return list(reader)
+        with csv_errors(path, reader):
+            header = [c.strip() for c in reader.fieldnames or []]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise loc.error(f"missing column(s) {missing}; the header is {brief(header)}")
+            reader.fieldnames = header
+            return list(reader)
+
+
+def csv_header(path: Path) -> list[str]:
+    """The stripped column names of a CSV's first line."""
+    with utf8_required(path, AnnotationError), path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        with csv_errors(path, reader):
+            return [c.strip() for c in next(reader, [])]
+
+
+@contextlib.contextmanager
+def csv_errors(path: Path, reader: Any) -> Iterator[None]:
+    """Turn the csv module's errors (a field over 128 KiB, ...) into an AnnotationError."""
+    try:
+        yield
+    except csv.Error as e:
+        line = getattr(reader, "reader", reader).line_num  # a DictReader's own count lags
+        raise AnnotationError(f"{path}, line {line}: unreadable CSV ({e})") from None
 
 
 def read_category_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -208,16 +251,20 @@ def _check_unique(names: list[str] | tuple[str, ...], source: str) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise AnnotationError(f"{source}: class name {name!r} is listed twice")
+            raise AnnotationError(f"{source}: class name {brief(name)} is listed twice")
         seen.add(name)
 
 
 def number(value: object, loc: Loc, field: str) -> float:
     """A finite float from a JSON number (a string or a boolean is an error)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise loc.error(f"expected a number, got {value!r}", field=field)
-    if not math.isfinite(value):
-        raise loc.error(f"expected a finite number, got {value!r}", field=field)
+        raise loc.error(f"expected a number, got {brief(value)}", field=field)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        finite = False
+    if not finite:
+        raise loc.error(f"expected a finite number, got {brief(value)}", field=field)
     return float(value)
 
 
@@ -226,9 +273,17 @@ def text_number(text: str, loc: Loc, field: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise loc.error(f"expected a number, got {text!r}", field=field) from None
+        raise loc.error(f"expected a number, got {brief(text)}", field=field) from None
     if not math.isfinite(value):
-        raise loc.error(f"expected a finite number, got {text!r}", field=field)
+        raise loc.error(f"expected a finite number, got {brief(text)}", field=field)
+    return value
+
+
+def text_optional(text: str, loc: Loc, field: str) -> float:
+    """A finite, non-negative float from a CSV cell (a duration or a frame rate)."""
+    value = text_number(text, loc, field)
+    if value < 0:
+        raise loc.error(f"must not be negative, got {value}", field=field)
     return value
 
 
@@ -242,7 +297,7 @@ def _times(start: float, end: float, loc: Loc, field: str) -> tuple[float, float
 
 def _segment(value: object, loc: Loc, field: str = "segment") -> tuple[float, float]:
     if not isinstance(value, list | tuple) or len(value) != 2:
-        raise loc.error(f"expected [start, end] in seconds, got {value!r}", field=field)
+        raise loc.error(f"expected [start, end] in seconds, got {brief(value)}", field=field)
     return _times(number(value[0], loc, field), number(value[1], loc, field), loc, field)
 
 
@@ -250,7 +305,9 @@ def _require(obj: object, key: str, loc: Loc) -> Any:
     if not isinstance(obj, dict):
         raise loc.error(f"expected a JSON object, got {type(obj).__name__}")
     if key not in obj:
-        raise loc.error(f"missing required key {key!r}", field=key, hint=f"keys: {sorted(obj)}")
+        raise loc.error(
+            f"missing required key {key!r}", field=key, hint=f"keys: {brief(sorted(obj))}"
+        )
     return obj[key]
 
 
@@ -267,7 +324,7 @@ def _optional(obj: dict[str, Any], key: str, loc: Loc) -> float | None:
 def _string(obj: dict[str, Any], key: str, loc: Loc) -> str:
     value = _require(obj, key, loc)
     if not isinstance(value, str):
-        raise loc.error(f"expected a string, got {value!r}", field=key)
+        raise loc.error(f"expected a string, got {brief(value)}", field=key)
     return value
 
 
@@ -306,7 +363,7 @@ def read_payload(path: Path, *, unique_keys: bool = True) -> Any:
 
     ``unique_keys``: see :func:`read_json`.
     """
-    with path.open(encoding="utf-8-sig") as f:
+    with utf8_required(path, AnnotationError), path.open(encoding="utf-8-sig") as f:
         head = f.read(64).lstrip()
     return read_json(path, unique_keys=unique_keys) if head.startswith(("{", "[")) else None
 
@@ -332,15 +389,19 @@ def parse_actionformer(path: Path, data: Any, explicit: tuple[str, ...] | None) 
             if isinstance(label_id, float) and label_id.is_integer():
                 label_id = int(label_id)
             if not isinstance(label_id, int) or isinstance(label_id, bool) or label_id < 0:
-                raise aloc.error(f"expected an integer >= 0, got {label_id!r}", field="label_id")
+                raise aloc.error(
+                    f"expected an integer >= 0, got {brief(label_id)}", field="label_id"
+                )
             if name_of.setdefault(label_id, label) != label:
                 raise aloc.error(
-                    f"label_id {label_id} is {name_of[label_id]!r} elsewhere but {label!r} here",
+                    f"label_id {label_id} is {brief(name_of[label_id])} elsewhere but "
+                    f"{brief(label)} here",
                     field="label_id",
                 )
             if id_of.setdefault(label, label_id) != label_id:
                 raise aloc.error(
-                    f"label {label!r} has label_id {id_of[label]} elsewhere but {label_id} here",
+                    f"label {brief(label)} has label_id {id_of[label]} elsewhere but {label_id} "
+                    "here",
                     field="label_id",
                 )
             start, end = _segment(_require(ann, "segment", aloc), aloc)
@@ -348,7 +409,7 @@ def parse_actionformer(path: Path, data: Any, explicit: tuple[str, ...] | None) 
         raw.videos[vid] = video
     by_id = tuple(name_of[i] for i in sorted(name_of))
     if explicit is None:
-        missing = sorted(set(range(max(name_of, default=-1) + 1)) - set(name_of))
+        missing = _missing_ids(sorted(name_of))
         if missing:
             raise loc.error(
                 f"label_id values are not 0..K-1 (missing {missing[:10]})",
@@ -365,6 +426,19 @@ def parse_actionformer(path: Path, data: Any, explicit: tuple[str, ...] | None) 
         ALIASES_THUMOS if "test" in subsets else ALIASES_VALIDATION
     )
     return raw
+
+
+def _missing_ids(ids: list[int], limit: int = 10) -> list[int]:
+    """The first ``limit`` integers of ``0..max(ids)`` not in the sorted ``ids``."""
+    missing: list[int] = []
+    expected = 0
+    for i in ids:
+        # walk the gaps only: a label_id of 10**12 must not enumerate 10**12 numbers
+        missing += range(expected, min(i, expected + limit - len(missing)))
+        if len(missing) >= limit:
+            break
+        expected = i + 1
+    return missing
 
 
 def _parse_named(path: Path, data: Any, fmt: str, aliases: dict[str, str]) -> RawFile:
@@ -403,13 +477,22 @@ def parse_activitynet(path: Path, data: Any, explicit: tuple[str, ...] | None) -
     nodes: list[tuple[Any, str, Any]] = []  # (nodeId, nodeName, parentId)
     for i, node in enumerate(taxonomy):
         nloc = Loc(str(path), item=f"taxonomy node {i}")
-        node_id = _require(node, "nodeId", nloc)
-        nodes.append((node_id, _string(node, "nodeName", nloc), node.get("parentId")))
+        node_id = _node_id(_require(node, "nodeId", nloc), nloc, "nodeId")
+        parent = node.get("parentId")
+        parent = None if parent is None else _node_id(parent, nloc, "parentId")
+        nodes.append((node_id, _string(node, "nodeName", nloc), parent))
     parents = {parent for _, _, parent in nodes}
     leaves = sorted({name for node_id, name, _ in nodes if node_id not in parents})
     if leaves:
         raw.class_names = tuple(leaves)
     return raw
+
+
+def _node_id(value: object, loc: Loc, field: str) -> int | float | str:
+    """A taxonomy node id: a number or a string (ids are compared, so no list or object)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise loc.error(f"expected a number or a string, got {brief(value)}", field=field)
+    return value
 
 
 def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFile:
@@ -447,7 +530,7 @@ def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFil
         if vid == bsn_id:
             raw.messages.append(f"{bsn_id}: no 'v_' prefix; id kept as written")
         if vid in raw.videos:
-            raise vloc.error(f"id {vid!r} appears both with and without the 'v_' prefix")
+            raise vloc.error(f"id {brief(vid)} appears both with and without the 'v_' prefix")
         row = info_rows.get(bsn_id)
         if row is None:
             subset = ""
@@ -459,7 +542,7 @@ def parse_bsn(path: Path, data: Any, explicit: tuple[str, ...] | None) -> RawFil
         if isinstance(info, dict):
             video.duration_sec = _optional(info, "duration_second", vloc)
         if row is not None and row.get("fps"):
-            video.fps = text_number(row["fps"], Loc(str(info_path), video=bsn_id), "fps")
+            video.fps = text_optional(row["fps"], Loc(str(info_path), video=bsn_id), "fps")
         video.instances.extend(_labelled_instances(info, vloc, raw.messages))
         raw.videos[vid] = video
     if unused := len(set(info_rows) - set(data)):
@@ -509,9 +592,7 @@ def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) ->
     """
     loc = Loc(str(path))
     raw = RawFile("thumos_csv", [str(path)], {}, None, ALIASES_THUMOS)
-    with path.open(encoding="utf-8-sig") as f:
-        header = {c.strip() for c in next(csv.reader(f), [])}
-    variant = "type" not in header
+    variant = "type" not in csv_header(path)
     cols: tuple[str, ...]
     if variant:
         cols = ("video-name", "t-init", "t-end", "video-duration", "frame-rate", "label-idx")
@@ -536,8 +617,8 @@ def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) ->
             if not video.subset:
                 raw.messages.append(f"{vid}: id is not video_validation_*/video_test_*; subset ''")
             if variant:
-                video.duration_sec = text_number(row["video-duration"], rloc, "video-duration")
-                video.fps = text_number(row["frame-rate"], rloc, "frame-rate")
+                video.duration_sec = text_optional(row["video-duration"], rloc, "video-duration")
+                video.fps = text_optional(row["frame-rate"], rloc, "frame-rate")
         elif (
             variant
             and text_number(row["video-duration"], rloc, "video-duration") != video.duration_sec
@@ -551,7 +632,7 @@ def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) ->
                 continue
             if not idx.is_integer() or not 0 <= idx < len(names):
                 raise rloc.error(
-                    f"{row['label-idx']!r} is neither -1 (Ambiguous) nor a class index "
+                    f"{brief(row['label-idx'])} is neither -1 (Ambiguous) nor a class index "
                     f"0..{len(names) - 1}",
                     field="label-idx",
                     hint="pass class_names= if this file uses other classes",
@@ -565,7 +646,8 @@ def parse_thumos_csv(path: Path, data: Any, explicit: tuple[str, ...] | None) ->
             ucf = (row.get("type_idx") or "").strip()
             if ucf_of.setdefault(label, ucf) != ucf:
                 raise rloc.error(
-                    f"type {label!r} has type_idx {ucf_of[label]} elsewhere but {ucf} here",
+                    f"type {brief(label)} has type_idx {brief(ucf_of[label])} elsewhere but "
+                    f"{brief(ucf)} here",
                     field="type_idx",
                 )
         video.instances.append(RawInstance(label, start, end, f"line {n}"))

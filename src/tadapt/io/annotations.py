@@ -75,7 +75,6 @@ Training refuses overlapping training and evaluation videos (``tadapt train``).
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from collections.abc import Sequence
@@ -94,6 +93,8 @@ from tadapt.io._formats import (
     Loc,
     RawFile,
     RawVideo,
+    brief,
+    csv_header,
     gc_paused,
     read_category_file,
     read_payload,
@@ -308,13 +309,14 @@ def _classify(path: Path, data: Any) -> str:
     """The format of ``path`` from its CSV header or JSON keys (``data`` from ``read_payload``)."""
     supported = f"supported formats: {', '.join(FORMATS)}"
     if data is None:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            header = {c.strip() for c in next(csv.reader(f), [])}
+        header = set(csv_header(path))
         gtad = {"video", "type", "start", "end"}
         variant = {"video-name", "t-init", "t-end", "label-idx"}
         if gtad <= header or variant <= header:
             return "thumos_csv"
-        raise AnnotationError(f"{path}: unrecognised CSV header {sorted(header)}; {supported}")
+        raise AnnotationError(
+            f"{path}: unrecognised CSV header {brief(sorted(header))}; {supported}"
+        )
     if isinstance(data, dict) and "results" in data:
         raise AnnotationError(
             f"{path}: a predictions file ('results' key); read it with load_predictions"
@@ -326,7 +328,8 @@ def _classify(path: Path, data: Any) -> str:
                 f"{path}: 'database' values must be video objects (a list per video is a "
                 "predictions file; read it with load_predictions)"
             )
-        anns = [a for v in videos for a in v.get("annotations") or [] if isinstance(a, dict)]
+        lists = [v["annotations"] for v in videos if isinstance(v.get("annotations"), list)]
+        anns = [a for annotations in lists for a in annotations if isinstance(a, dict)]
         taxonomy = data.get("taxonomy")
         if (isinstance(taxonomy, list) and taxonomy) or any(
             "url" in v or "resolution" in v for v in videos
@@ -516,7 +519,7 @@ def _unknown_label(label: str | int, names: tuple[str, ...], loc: Loc) -> Annota
     if isinstance(label, int):
         return loc.error(f"class index {label} outside 0..{len(names) - 1}", field="label")
     return loc.error(
-        f"unknown label {label!r} ({len(names)} known classes)",
+        f"unknown label {brief(label)} ({len(names)} known classes)",
         field="label",
         hint="pass class_names= or category_file= listing every class",
     )

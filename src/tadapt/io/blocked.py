@@ -34,7 +34,13 @@ def load_blocked_videos(path: str | os.PathLike[str]) -> frozenset[str]:
         text = path.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # ValueError: also a > 4300-digit integer
+        if text.lstrip().startswith("["):
+            # a broken JSON list (e.g. truncated) must not become a list of odd ids
+            raise ValueError(
+                f"{path}: starts like a JSON list of video ids but is not valid JSON; fix it, "
+                "or write one id per line"
+            ) from None
         # not JSON: one id per line
         return frozenset(line.strip() for line in text.splitlines() if line.strip())
     if not isinstance(data, list) or not all(isinstance(v, str) for v in data):

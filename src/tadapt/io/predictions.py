@@ -27,6 +27,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,6 +38,8 @@ from numpy.typing import NDArray
 from tadapt.io._formats import (
     AnnotationError,
     Loc,
+    brief,
+    csv_errors,
     gc_paused,
     number,
     read_payload,
@@ -62,6 +65,7 @@ CSV_COLUMNS: tuple[str, ...] = ("video-id", "t-start", "t-end", "label", "score"
 EVALUATION_KEY = "tadapt_evaluation"
 """The field of a prediction JSON that holds how the run that wrote it scored it."""
 _SETTINGS_HEAD_CHARS = 1 << 16  # the settings object is far smaller
+_INTEGER = re.compile(r"-?[0-9]{1,30}")  # a label written as a class index (CSV labels are text)
 
 
 class _Irregular(Exception):  # noqa: N818 -- a control-flow signal, not an error
@@ -77,14 +81,14 @@ def _resolve_label(label: object, index: dict[str, int]) -> int | str:
     if isinstance(label, str):
         if label in index:
             return index[label]
-        if not label.strip().lstrip("-").isdigit():
-            return f"unknown label {label!r} ({len(index)} known classes)"
+        if not _INTEGER.fullmatch(label.strip()):
+            return f"unknown label {brief(label)} ({len(index)} known classes)"
         label = int(label)  # CSV labels are strings; an integer string is an index
     if isinstance(label, int) and not isinstance(label, bool):
         if 0 <= label < len(index):
             return label
         return f"class index {label} outside 0..{len(index) - 1}"
-    raise TypeError(f"expected a class name or index, got {label!r}")
+    raise TypeError(f"expected a class name or index, got {brief(label)}")
 
 
 def load_predictions(
@@ -173,6 +177,12 @@ def _json_columns(data: Any) -> _Columns:
             if entries:
                 score_key = next(k for k in score_keys if k in entries[0])
                 label_key = next(k for k in label_keys if k in entries[0])
+                # an entry with a key that takes precedence (label_id over label) reads
+                # differently from the first: the entry-by-entry reader decides each one
+                preferred = score_keys[: score_keys.index(score_key)]
+                preferred += label_keys[: label_keys.index(label_key)]
+                if any(k in e for e in entries for k in preferred):
+                    raise _Irregular
                 segments += [e["segment"] for e in entries]
                 scores += [e[score_key] for e in entries]
                 labels += [e[label_key] for e in entries]
@@ -191,8 +201,11 @@ def _csv_columns(path: Path) -> _Columns:
     """The same columns from a CSV (a video's rows need not be contiguous)."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
-        header = [c.strip() for c in next(reader, [])]
-        rows = [row for row in reader if row]
+        try:
+            header = [c.strip() for c in next(reader, [])]
+            rows = [row for row in reader if row]
+        except csv.Error:
+            raise _Irregular from None
     if not set(CSV_COLUMNS) <= set(header) or any(len(row) < len(header) for row in rows):
         raise _Irregular
     vid_col, start_col, end_col, label_col, score_col = (header.index(c) for c in CSV_COLUMNS)
@@ -220,8 +233,11 @@ def _assemble(
     ignore: bool,
 ) -> tuple[DetectionTable, int]:
     """Check whole columns and build the table; :class:`_Irregular` on any problem."""
-    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-    score = np.asarray(scores, dtype=np.float64).reshape(-1)
+    try:
+        seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+        score = np.asarray(scores, dtype=np.float64).reshape(-1)
+    except OverflowError:  # a JSON integer beyond the float range
+        raise _Irregular from None
     if not (np.isfinite(seg).all() and np.isfinite(score).all()):
         raise _Irregular
     if bool((seg[:, 1] < seg[:, 0]).any()) or not {type(x) for x in labels} <= {str, int}:
@@ -335,10 +351,10 @@ def _read_json(path: Path, data: Any, collector: _Collector) -> None:
         for i, entry in enumerate(entries):
             eloc = vloc.at(item=f"detection {i}")
             if not isinstance(entry, dict):
-                raise eloc.error(f"expected an object, got {entry!r}")
+                raise eloc.error(f"expected an object, got {brief(entry)}")
             segment = _first(entry, ("segment",), eloc)
             if not isinstance(segment, list) or len(segment) != 2:
-                raise eloc.error(f"expected [start, end], got {segment!r}", field="segment")
+                raise eloc.error(f"expected [start, end], got {brief(segment)}", field="segment")
             start = number(segment[0], eloc, "segment")
             end = number(segment[1], eloc, "segment")
             score = number(_first(entry, score_keys, eloc), eloc, "score")
@@ -351,36 +367,44 @@ def _first(entry: dict[str, Any], keys: tuple[str, ...], loc: Loc) -> Any:
         if key in entry:
             return entry[key]
     raise loc.error(
-        f"missing required key {' or '.join(map(repr, keys))}", hint=f"keys: {sorted(entry)}"
+        f"missing required key {' or '.join(map(repr, keys))}",
+        hint=f"keys: {brief(sorted(entry))}",
     )
 
 
 def _read_csv(path: Path, collector: _Collector) -> None:
     loc = Loc(str(path))
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with utf8_required(path, AnnotationError), path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
-        header = [c.strip() for c in next(reader, [])]
-        missing = [c for c in CSV_COLUMNS if c not in header]
-        if missing:
-            raise loc.error(f"missing column(s) {missing}; the header is {header}")
-        cols = [header.index(c) for c in CSV_COLUMNS]
-        for row in reader:
-            if not row:
-                continue
-            if len(row) < len(header):
-                raise loc.at(item=f"line {reader.line_num}").error(
-                    f"{len(row)} values for {len(header)} columns"
-                )
-            vid, start, end, label, score = (row[c] for c in cols)
-            rloc = loc.at(video=vid, item=f"line {reader.line_num}")
-            collector.add(
-                vid,
-                text_number(start, rloc, "t-start"),
-                text_number(end, rloc, "t-end"),
-                text_number(score, rloc, "score"),
-                label.strip(),
-                rloc,
+        with csv_errors(path, reader):
+            _read_csv_rows(reader, loc, collector)
+
+
+def _read_csv_rows(reader: Any, loc: Loc, collector: _Collector) -> None:
+    """Collect the rows of a ``csv.reader`` positioned at the header."""
+    header = [c.strip() for c in next(reader, [])]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise loc.error(f"missing column(s) {missing}; the header is {brief(header)}")
+    cols = [header.index(c) for c in CSV_COLUMNS]
+    for row in reader:
+        if not row:
+            continue
+        if len(row) < len(header):
+            raise loc.at(item=f"line {reader.line_num}").error(
+                f"{len(row)} values for {len(header)} columns"
             )
+        vid, start, end, label, score = (row[c] for c in cols)
+        rloc = loc.at(video=vid, item=f"line {reader.line_num}")
+        collector.video(vid)  # listed, as the column reader lists it, even if all are ignored
+        collector.add(
+            vid,
+            text_number(start, rloc, "t-start"),
+            text_number(end, rloc, "t-end"),
+            text_number(score, rloc, "score"),
+            label.strip(),
+            rloc,
+        )
 
 
 # --------------------------------------------------------------------------- writers
