@@ -137,25 +137,36 @@ def test_bad_arguments_are_refused_with_what_to_do(argv: list[str], message: str
 
 @pytest.mark.slow
 def test_a_failing_run_stops_the_benchmark_with_its_error(tmp_path: Path) -> None:
-    missing = tmp_path / "weights.pth"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--quick",
-            "--strategies",
-            "tia",
-            f"model.backbone.checkpoint={missing}",
-            "model.backbone.pretrained=true",
-            "--out-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    def benchmark(checkpoint: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--quick",
+                "--strategies",
+                "tia",
+                f"model.backbone.checkpoint={checkpoint}",
+                "model.backbone.pretrained=true",
+                "--out-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    # a file that is not there: refused with the overrides, before any video or run
+    missing = tmp_path / "missing.pth"
+    done = benchmark(missing)
+    assert done.returncode == 2
+    assert f"error: model.backbone.checkpoint: {missing} does not exist" in done.stderr
+    assert "run tia seed 0" not in done.stderr
+    # a file that is there but no checkpoint: the first run fails, and the benchmark with it
+    garbage = tmp_path / "weights.pth"
+    garbage.write_text("not weights")
+    done = benchmark(garbage)
     assert done.returncode == 1
     assert "run tia seed 0 failed (exit code 1)" in done.stderr
-    assert f"error: model.backbone.checkpoint: {missing} does not exist" in done.stderr
+    assert f"error: {garbage}: not a checkpoint file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mini_repro.md").exists()
