@@ -25,26 +25,7 @@ from real_data import real_file
 from tadapt.cli.main import main
 from tadapt.engine import load_checkpoint, save_checkpoint
 
-SMALL_VIDEOS = [
-    "tiny_synthetic_videos",
-    "data.synthetic_videos.num_videos=8",
-    "data.synthetic_videos.duration_sec=8.0",
-    "data.image_size=32",
-    "data.resize_short_side=36",
-    "data.max_seq_len=32",
-    "train.progress=false",
-    "train.epochs=1",
-    "optim.warmup_epochs=0",
-]
 ALL = ["--min-score", "0", "--top-k", "1000"]  # every detection, as tadapt test writes them
-
-
-@pytest.fixture(scope="module")
-def video_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-epoch end-to-end run (TIA adapters) on 8 synthetic videos, 2 of them evaluated."""
-    run_dir = tmp_path_factory.mktemp("detect") / "run"
-    assert main(["train", *SMALL_VIDEOS, "--out-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 @pytest.fixture(scope="module")

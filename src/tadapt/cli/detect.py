@@ -1,10 +1,11 @@
 """``tadapt detect VIDEO_OR_FOLDER --checkpoint CKPT``: find actions in your own videos.
 
-Restores the detector of a run folder, a full checkpoint (best.pt / last.pt) or an
+Restores the detector of a run folder, a full checkpoint (best.pt / last.pt), an
 adapter-only checkpoint (adapters.pt, with --backbone when its config's backbone weights are
-elsewhere) and runs it on one video or on every video of a folder, cut into the training
-config's evaluation windows and merged as ``tadapt test`` does. Head-only detectors (trained on
-features) take feature files (.npy / .pt) instead of videos.
+elsewhere) or an inference bundle of ``tadapt export`` and runs it on one video or on every
+video of a folder, cut into the training config's evaluation windows and merged as
+``tadapt test`` does. Head-only detectors (trained on features) take feature files
+(.npy / .pt) instead of videos.
 
 Writes, in --out (default: ./detections), per video:
 
@@ -60,7 +61,7 @@ def add_parser(
         required=True,
         type=Path,
         metavar="CKPT",
-        help="run folder, or its checkpoints/best.pt, last.pt or adapters.pt",
+        help="run folder, its checkpoints/best.pt, last.pt or adapters.pt, or an export bundle",
     )
     parser.add_argument(
         "--backbone",
