@@ -199,6 +199,12 @@ def _detect_all(
     return done, lines, failures
 
 
+def _class_list(names: tuple[str, ...], shown: int = 20) -> str:
+    """The class names for the report's header: their count and the first ``shown``."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)}: {', '.join(names[:shown])}{more}"
+
+
 def _report(
     detector: Detector,
     args: argparse.Namespace,
@@ -212,7 +218,7 @@ def _report(
     settings = {
         "checkpoint": str(args.checkpoint),
         "input": str(args.input),
-        "classes": ", ".join(detector.class_names),
+        "classes": _class_list(detector.class_names),
         "min score / top k": f"{args.min_score:g} / {args.top_k}",
         "device / precision": f"{args.device} / {args.precision}",
         "ground truth": str(args.gt) if args.gt else "none",
