@@ -83,7 +83,7 @@ def test_a_feature_bundle_detects_exactly_what_its_run_does(
     assert detector.class_names == tuple(names)
 
 
-def test_a_video_bundle_keeps_tia_and_detects_exactly_what_its_run_does(
+def test_video_bundles_keep_tia_and_detect_exactly_what_their_run_does(
     video_run, tmp_path, capsys, monkeypatch
 ):
     bundle = tmp_path / "bundle"
@@ -92,9 +92,12 @@ def test_a_video_bundle_keeps_tia_and_detects_exactly_what_its_run_does(
     videos.mkdir()
     for file in sorted((video_run / "synthetic_videos" / "videos").glob("*.mp4"))[:2]:
         shutil.copy(file, videos)
+    adapters = tmp_path / "from_adapters"  # an adapter-only checkpoint on its backbone
+    assert main(["export", str(video_run / "checkpoints" / "adapters.pt"), str(adapters)]) == 0
     expected = _detect(videos, video_run, tmp_path / "run")
     _no_torch_load(monkeypatch)
     assert _detect(videos, bundle, tmp_path / "bundled") == expected
+    assert _detect(videos, adapters, tmp_path / "from_adapters_out") == expected
 
 
 def test_a_lora_bundle_merges_lora_and_detects_what_its_run_does(tmp_path, capsys):

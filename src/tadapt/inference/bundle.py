@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ def write_bundle(
     save_file(tensors, str(out / WEIGHTS), metadata={"format": _FORMAT})
     text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=None)
     write_text_atomic(out / CONFIG, text)
+    # safetensors writes the weights readable by their owner only: as readable as the rest
+    shutil.copymode(out / CONFIG, out / WEIGHTS)
     write_text_atomic(out / CLASS_NAMES, json.dumps(list(class_names), indent=1) + "\n")
     manifest = {
         "format": _FORMAT,
