@@ -1,4 +1,4 @@
-"""A trained run shared by the command-line tests that need a checkpoint."""
+"""The trained runs shared by the command-line tests that need a checkpoint."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from small_videos import SMALL_VIDEOS
 from tadapt.cli.main import main
 
 # the tiny features preset at its smallest: 4 training videos, 1 step, 2 evaluated videos
@@ -17,6 +18,14 @@ TINY_RUN = [
     "data.synthetic.num_train_videos=4",
     "data.synthetic.num_eval_videos=2",
 ]
+
+
+@pytest.fixture(scope="session")
+def video_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-epoch end-to-end run (TIA adapters) on 8 synthetic videos, 2 of them evaluated."""
+    run_dir = tmp_path_factory.mktemp("detect") / "run"
+    assert main(["train", *SMALL_VIDEOS, "--out-dir", str(run_dir)]) == 0
+    return run_dir
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@ files and checkpoints get one line naming the file.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import av
@@ -23,26 +25,7 @@ from real_data import real_file
 from tadapt.cli.main import main
 from tadapt.engine import load_checkpoint, save_checkpoint
 
-SMALL_VIDEOS = [
-    "tiny_synthetic_videos",
-    "data.synthetic_videos.num_videos=8",
-    "data.synthetic_videos.duration_sec=8.0",
-    "data.image_size=32",
-    "data.resize_short_side=36",
-    "data.max_seq_len=32",
-    "train.progress=false",
-    "train.epochs=1",
-    "optim.warmup_epochs=0",
-]
 ALL = ["--min-score", "0", "--top-k", "1000"]  # every detection, as tadapt test writes them
-
-
-@pytest.fixture(scope="module")
-def video_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-epoch end-to-end run (TIA adapters) on 8 synthetic videos, 2 of them evaluated."""
-    run_dir = tmp_path_factory.mktemp("detect") / "run"
-    assert main(["train", *SMALL_VIDEOS, "--out-dir", str(run_dir)]) == 0
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +57,80 @@ def _average_map(capsys: pytest.CaptureFixture[str], argv: list[str], tmp_path: 
     return float(json.loads(report.read_text())["average_mAP"])
 
 
+class _Report(HTMLParser):
+    """What a test reads in report.html: links, inlined images, table rows, failures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []  # every src= and href=
+        self.images: dict[str, str] = {}  # alt text -> src
+        self.rows: list[list[str]] = []  # the detections table: data-value, else text
+        self.failures: list[str] = []
+        self.scripts = 0
+        self._value: str | None = None  # the open cell's data-value
+        self._text: str | None = None  # the open cell's text
+        self._in: str | None = None  # "table" (detections) or "failures"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.links += [v or "" for k, v in attrs if k in ("src", "href")]
+        self.scripts += tag == "script"
+        if tag == "img":
+            self.images[found["alt"] or ""] = found["src"] or ""
+        elif tag == "table" and found.get("id") == "detections":
+            self._in = "table"
+        elif tag == "ul" and found.get("class") == "failures":
+            self._in = "failures"
+        elif tag == "tbody" and self._in == "table":
+            self._in = "tbody"
+        elif tag == "tr" and self._in == "tbody":
+            self.rows.append([])
+        elif tag == "td" and self._in == "tbody":
+            self._value, self._text = found.get("data-value"), ""
+        elif tag == "li" and self._in == "failures":
+            self.failures.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("table", "ul"):
+            self._in = None
+        elif tag == "td" and self._text is not None:
+            self.rows[-1].append(self._value if self._value is not None else self._text)
+            self._value = self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text += data
+        if self._in == "failures" and self.failures:
+            self.failures[-1] += data
+
+
+def _check_report(out: Path, videos: list[str], failures: int = 0) -> _Report:
+    """A folder run's report.html parses, inlines each timeline, lists each merged detection."""
+    page = (out / "report.html").read_text()
+    report = _Report()
+    report.feed(page)
+    report.close()
+    assert not [link for link in report.links if not link.startswith("data:")]
+    assert "http://" not in page  # offline: nothing fetched
+    assert "https://" not in page
+    assert report.scripts == 1  # the sorting, inline
+    assert sorted(report.images) == sorted(f"timeline of {vid}" for vid in videos)
+    for vid in videos:
+        src = report.images[f"timeline of {vid}"]
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]) == (out / f"{vid}.png").read_bytes()
+    merged = _results(out / "predictions.json")  # a folder run's
+    expected = sorted(
+        [vid, r["label"], r["segment"][0], r["segment"][1], r["score"]]
+        for vid, rows in merged.items()
+        for r in rows
+    )
+    listed = [[v, label, float(a), float(b), float(s)] for v, label, a, b, _, s in report.rows]
+    assert sorted(listed) == expected
+    assert len(report.failures) == failures
+    return report
+
+
 def test_detect_on_videos_agrees_with_tadapt_test(video_run, tested, tmp_path, capsys):
     capsys.readouterr()
     expected = _results(tested / "predictions.json")
@@ -95,6 +152,8 @@ def test_detect_on_videos_agrees_with_tadapt_test(video_run, tested, tmp_path, c
         png = out / f"{vid}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 5000
+    assert f"report: {out / 'report.html'}" in printed
+    _check_report(out, list(expected))
     gt = ["--gt", str(annotations), "--split", "test", "--tiou", "0.3,0.4,0.5,0.6,0.7"]
     detected = _average_map(capsys, [*gt, "--pred", str(merged)], tmp_path)
     reported = json.loads((tested / "report.json").read_text())["average_mAP"]
@@ -206,6 +265,9 @@ def test_a_folder_run_goes_on_past_bad_videos_and_lists_them(video_run, tmp_path
         assert str(folder / bad) in err
     assert (out / "good.png").is_file()
     assert list(_results(out / "predictions.json")) == ["good"]
+    report = _check_report(out, ["good"], failures=3)
+    for bad in ("empty.mp4", "text.mp4", "audio.mp4"):
+        assert any(line.startswith(f"{folder / bad}: ") for line in report.failures)
     # one bad video alone: the one-line error of every command, exit code 2
     rc = main(["detect", str(folder / "audio.mp4"), "--checkpoint", str(video_run)])
     assert rc == 2

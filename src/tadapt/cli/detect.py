@@ -1,10 +1,11 @@
 """``tadapt detect VIDEO_OR_FOLDER --checkpoint CKPT``: find actions in your own videos.
 
-Restores the detector of a run folder, a full checkpoint (best.pt / last.pt) or an
+Restores the detector of a run folder, a full checkpoint (best.pt / last.pt), an
 adapter-only checkpoint (adapters.pt, with --backbone when its config's backbone weights are
-elsewhere) and runs it on one video or on every video of a folder, cut into the training
-config's evaluation windows and merged as ``tadapt test`` does. Head-only detectors (trained on
-features) take feature files (.npy / .pt) instead of videos.
+elsewhere) or an inference bundle of ``tadapt export`` and runs it on one video or on every
+video of a folder, cut into the training config's evaluation windows and merged as
+``tadapt test`` does. Head-only detectors (trained on features) take feature files
+(.npy / .pt) instead of videos.
 
 Writes, in --out (default: ./detections), per video:
 
@@ -13,7 +14,9 @@ Writes, in --out (default: ./detections), per video:
 * ``<video>.png``: a timeline, one lane per class, segments shaded by score (and the
   ground-truth lanes with --gt);
 
-and for a folder ``predictions.json``, all videos in one file, which
+and ``report.html``, the run in one offline page (a sortable table of the detections, the
+timelines inlined, the failures); for a folder also ``predictions.json``, all videos in one
+file, which
 ``tadapt evaluate --gt ANNOTATIONS --pred OUT/predictions.json`` scores (with --min-score 0
 and a --top-k of at least the config's eval.postprocess.max_segments, every detection, as
 ``tadapt test`` scores them). docs/detect.md has the details.
@@ -34,6 +37,7 @@ if TYPE_CHECKING:  # torch is imported by run() only: `tadapt detect --help` sta
 __all__ = ["add_parser", "run"]
 
 _MERGED = "predictions.json"  # a folder run's file of all videos
+_REPORT = "report.html"  # the run's offline HTML report
 
 
 def add_parser(
@@ -57,7 +61,7 @@ def add_parser(
         required=True,
         type=Path,
         metavar="CKPT",
-        help="run folder, or its checkpoints/best.pt, last.pt or adapters.pt",
+        help="run folder, its checkpoints/best.pt, last.pt or adapters.pt, or an export bundle",
     )
     parser.add_argument(
         "--backbone",
@@ -195,6 +199,41 @@ def _detect_all(
     return done, lines, failures
 
 
+def _class_list(names: tuple[str, ...], shown: int = 20) -> str:
+    """The class names for the report's header: their count and the first ``shown``."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return f"{len(names)}: {', '.join(names[:shown])}{more}"
+
+
+def _report(
+    detector: Detector,
+    args: argparse.Namespace,
+    done: list[VideoDetections],
+    failures: list[tuple[Path, str]],
+    total: int,
+) -> Path:
+    """The run's offline HTML report: its settings, detections, timelines and failures."""
+    from tadapt.inference.report import write_html_report
+
+    settings = {
+        "checkpoint": str(args.checkpoint),
+        "input": str(args.input),
+        "classes": _class_list(detector.class_names),
+        "min score / top k": f"{args.min_score:g} / {args.top_k}",
+        "device / precision": f"{args.device} / {args.precision}",
+        "ground truth": str(args.gt) if args.gt else "none",
+    }
+    timelines = {d.video_id: args.out / f"{d.video_id}.png" for d in done}
+    return write_html_report(
+        args.out / _REPORT,
+        done,
+        timelines,
+        settings=settings,
+        failures=[message for _, message in failures],
+        total_files=total,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt detect``."""
     from tadapt.inference import Detector
@@ -215,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         merged = args.out / _MERGED
         write_predictions_json(merged, [d.detections for d in done], detector.class_names)
         print(f"all videos: {merged}")
+    print(f"report: {_report(detector, args, done, failures, len(files))}")
     if failures:
         print(f"{len(failures)} of {len(files)} files failed:", file=sys.stderr)
         for _, message in failures:

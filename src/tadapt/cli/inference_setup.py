@@ -5,6 +5,10 @@ beside ``tadapt test``, because building the model and loading its weights read 
 (:func:`~tadapt.cli.experiment.build_model`, the adapter-only loading of ``tadapt test``) and
 nothing below :mod:`tadapt.cli` reads config objects: the detector itself gets plain arguments.
 Using the same functions as ``tadapt test`` keeps the two paths' detections identical.
+
+:func:`export_bundle` writes a checkpoint's detector as an inference bundle
+(:mod:`tadapt.inference.bundle`: safetensors, YAML, JSON) that
+:func:`detector_from_checkpoint` reads back with no pickle involved.
 """
 
 from __future__ import annotations
@@ -17,19 +21,27 @@ from typing import Any
 
 import torch
 
+from tadapt.adapters.lora import LoRALinear, merge_lora
 from tadapt.cli.experiment import build_model, build_postprocessing
 from tadapt.cli.test import load_adapter_checkpoint
 from tadapt.config import ConfigError, ExperimentConfig
-from tadapt.config.loading import config_from_dict
+from tadapt.config.loading import config_from_dict, config_to_dict
+from tadapt.config.paths import PATH_KEYS
 from tadapt.data import Resize, SlidingWindows
 from tadapt.detection import TemporalDetector
 from tadapt.engine import load_checkpoint, resolve_precision, seed_everything
+from tadapt.inference.bundle import is_bundle, read_bundle, write_bundle
 from tadapt.inference.detector import Detector
 from tadapt.inference.inputs import FeaturesInput, FramesInput
 from tadapt.io import load_annotations
 from tadapt.io.checkpoint_files import CheckpointError
 
-__all__ = ["detector_from_checkpoint", "detector_inputs", "find_run_checkpoint"]
+__all__ = [
+    "detector_from_checkpoint",
+    "detector_inputs",
+    "export_bundle",
+    "find_run_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -209,25 +221,18 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def detector_from_checkpoint(
-    path: Path,
-    *,
-    backbone: str | os.PathLike[str] | None = None,
-    device: str = "cpu",
-    precision: str = "fp32",
+def _detector(
+    config: ExperimentConfig,
+    model: TemporalDetector,
+    class_names: tuple[str, ...],
+    device: str,
+    precision: str,
 ) -> Detector:
-    """The :class:`Detector` of a run folder, a full checkpoint or an adapter-only one.
-
-    See :meth:`tadapt.Detector.from_checkpoint`.
-    """
-    file = find_run_checkpoint(path)
-    checkpoint = load_checkpoint(file)
-    config = _config_of(checkpoint, file)
+    """The :class:`Detector` of a restored model and its config."""
     torch_device = _device(device)
-    model = _restore(config, checkpoint, file, Path(backbone) if backbone is not None else None)
     return Detector(
         model,
-        _class_names(config),
+        class_names,
         detector_inputs(config),
         postprocessing=build_postprocessing(config),
         device=torch_device,
@@ -236,3 +241,106 @@ def detector_from_checkpoint(
         class_agnostic=config.data.class_agnostic,
         seed=config.train.seed,
     )
+
+
+def _detector_from_bundle(path: Path, device: str, precision: str) -> Detector:
+    """The :class:`Detector` of an inference bundle: safetensors, YAML and JSON only."""
+    bundle = read_bundle(path)
+    try:
+        config = config_from_dict(bundle.config)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: its config.yaml is not a detector's ({err})") from None
+    if len(bundle.class_names) != config.model.num_classes:
+        raise CheckpointError(
+            f"{path}: class_names.json names {len(bundle.class_names)} classes, the "
+            f"detector has {config.model.num_classes}; export it again with tadapt export"
+        )
+    _device(device)  # an unusable device is refused before the model is built
+    model = build_model(config)  # random weights, all replaced below
+    if bundle.lora_merged:
+        merge_lora(model)  # the bundle's linears hold W + (alpha / r) B A
+    try:
+        model.load_state_dict(bundle.weights)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{path}: its weights.safetensors does not fit the detector its config.yaml "
+            f"builds ({str(err).splitlines()[0]}); export it again with tadapt export"
+        ) from None
+    return _detector(config, model, bundle.class_names, device, precision)
+
+
+def detector_from_checkpoint(
+    path: Path,
+    *,
+    backbone: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> Detector:
+    """The :class:`Detector` of a run folder, a checkpoint or an inference bundle.
+
+    See :meth:`tadapt.Detector.from_checkpoint`.
+    """
+    if is_bundle(path):
+        if backbone is not None:
+            raise ValueError(
+                f"{path} is an inference bundle (it holds every weight): leave out the backbone"
+            )
+        return _detector_from_bundle(path, device, precision)
+    file = find_run_checkpoint(path)
+    checkpoint = load_checkpoint(file)
+    config = _config_of(checkpoint, file)
+    _device(device)
+    model = _restore(config, checkpoint, file, Path(backbone) if backbone is not None else None)
+    return _detector(config, model, _class_names(config), device, precision)
+
+
+def _without_paths(config: ExperimentConfig) -> dict[str, Any]:
+    """The config as nested dicts, every file or folder it names set to ``None``.
+
+    A bundle needs none of them: the weights (the backbone's too) are in the bundle, the
+    class names in its ``class_names.json``; so the backbone is built without loading weights.
+    """
+    raw = config_to_dict(config)
+    for dotted in PATH_KEYS:
+        *parents, key = dotted.split(".")
+        node: Any = raw
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
+            node[key] = None
+    if raw["model"].get("backbone") is not None:
+        raw["model"]["backbone"]["pretrained"] = False
+    return raw
+
+
+def export_bundle(
+    path: Path, out: Path, *, backbone: str | os.PathLike[str] | None = None
+) -> tuple[Path, bool]:
+    """Write the detector of a run folder or checkpoint as an inference bundle in ``out``.
+
+    LoRA layers are merged into their base linears (inference then costs what the frozen
+    backbone costs); other adapters (TIA, LoSA...) are kept as they are.
+
+    Args:
+        path: a run folder or checkpoint, as :func:`detector_from_checkpoint` takes.
+        out: the bundle folder.
+        backbone: the backbone weights of an adapter-only checkpoint.
+
+    Returns:
+        The bundle's manifest and whether LoRA layers were merged.
+    """
+    file = find_run_checkpoint(path)
+    checkpoint = load_checkpoint(file)
+    config = _config_of(checkpoint, file)
+    model = _restore(config, checkpoint, file, Path(backbone) if backbone is not None else None)
+    merged = any(isinstance(module, LoRALinear) for module in model.modules())
+    merge_lora(model)
+    manifest = write_bundle(
+        out,
+        model.state_dict(),
+        _without_paths(config),
+        _class_names(config),
+        lora_merged=merged,
+        source=str(file),
+    )
+    return manifest, merged

@@ -40,6 +40,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tadapt.cli.evaluate",
         "compute detection mAP of a prediction file against ground truth",
     ),
+    "export": (
+        "tadapt.cli.export",
+        "write a detector as a pickle-free inference bundle (safetensors, LoRA merged)",
+    ),
     "extract": ("tadapt.cli.extract", "write per-video backbone features (T, C)"),
     "list": ("tadapt.cli.list_cmd", "list registered names (backbones, strategies, presets)"),
     "lofi": (

@@ -76,12 +76,14 @@ class Detector:
         device: str = "cpu",
         precision: str = "fp32",
     ) -> Detector:
-        """Restore a detector from a run folder, a full checkpoint or an adapter-only one.
+        """Restore a detector from a run folder, a checkpoint or an inference bundle.
 
         Args:
             path: a run folder (its ``checkpoints/best.pt``, else ``last.pt``, else
-                ``adapters.pt``), a full checkpoint (``best.pt`` / ``last.pt``) or an
-                adapter-only checkpoint (``adapters.pt``); each carries its resolved config.
+                ``adapters.pt``), a full checkpoint (``best.pt`` / ``last.pt``), an
+                adapter-only checkpoint (``adapters.pt``), each carrying its resolved config;
+                or an inference bundle of ``tadapt export`` (its folder or ``manifest.json``),
+                read with no pickle involved after checking its files' sha256s.
             backbone: the backbone weights an adapter-only checkpoint was trained on
                 (default: the ``model.backbone.checkpoint`` of its config, or the weights
                 tadapt ships for its backbone).
@@ -89,7 +91,8 @@ class Detector:
             precision: ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``amp``.
 
         Raises:
-            CheckpointError: the file is not a tadapt checkpoint, or is damaged.
+            CheckpointError: the file is not a tadapt checkpoint, or is damaged; a bundle's
+                file is missing or its sha256 is not the manifest's.
             ValueError: the checkpoint is of another kind (e.g. a pretraining checkpoint),
                 or the backbone does not fit the adapters; the message names the file.
         """
