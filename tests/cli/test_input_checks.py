@@ -211,3 +211,18 @@ def test_a_damaged_checkpoint_is_reported_with_the_data_problems(
     assert "2 problems found before training" in err
     assert "gone: missing:" in err
     assert f"checkpoint: {truncated}: the file is truncated or corrupt" in err
+
+
+def test_a_broken_npy_file_is_named_without_unpickling_advice(
+    features: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = features / "features"
+    (folder / "training_0003.npy").write_text("hello")  # not a .npy at all
+    np.save(folder / "training_0004.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    argv = ["check-data", "--annotations", str(features / "annotations.json")]
+    assert main([*argv, "--features", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "training_0003.npy: not a NumPy .npy file; write features with np.save" in out
+    assert "training_0004.npy: holds Python objects, which tadapt will not unpickle" in out
+    assert "allow_pickle" not in out
+    assert "pickle.load" not in out

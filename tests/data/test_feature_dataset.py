@@ -143,7 +143,7 @@ def test_fps_required_and_feature_errors(tmp_path: Path, caplog: pytest.LogCaptu
         FeatureDataset(ann, feats, feat_stride=4, num_frames=16)
     ds = FeatureDataset(ann, feats, feat_stride=4, num_frames=16, fps=30.0)
     assert ds[0].fps == 30.0
-    with pytest.raises(DataError, match=r"b\.npy: cannot read features"):
+    with pytest.raises(DataError, match=r"b\.npy: not a NumPy \.npy file"):
         ds[1]
     lenient = FeatureDataset(ann, feats, feat_stride=4, num_frames=16, fps=30.0, on_error="skip")
     with caplog.at_level(logging.WARNING):

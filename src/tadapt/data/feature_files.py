@@ -18,6 +18,21 @@ from tadapt.io.pickled import refused_pickle_message
 __all__ = ["FEATURE_EXTS", "feature_length", "read_feature_array"]
 
 FEATURE_EXTS = (".npy", ".pt")
+_NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
+
+
+def _npy_error(path: Path, exc: Exception) -> DataError:
+    """Why numpy could not read ``path``, without numpy's advice to unpickle it."""
+    with path.open("rb") as stream:
+        is_npy = stream.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+    if not is_npy:
+        return DataError(f"{path}: not a NumPy .npy file; write features with np.save")
+    if "pickle" in str(exc):  # an object array: numpy would suggest unpickling it
+        return DataError(
+            f"{path}: holds Python objects, which tadapt will not unpickle for safety; save the "
+            "features as a float array (np.save(path, features.astype(np.float32)))"
+        )
+    return DataError(f"{path}: cannot read features ({exc})")
 
 
 def _check_ext(path: Path) -> None:
@@ -58,6 +73,8 @@ def read_feature_array(path: str | os.PathLike[str]) -> np.ndarray:
     except (OSError, ValueError, RuntimeError) as exc:
         if isinstance(exc, DataError):
             raise
+        if path.suffix.lower() == ".npy":
+            raise _npy_error(path, exc) from None
         raise DataError(f"{path}: cannot read features ({exc})") from exc
     _check_shape(path, tuple(feats.shape))
     return feats.astype(np.float32, copy=False)
@@ -72,6 +89,6 @@ def feature_length(path: str | os.PathLike[str]) -> int:
     try:
         shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read features ({exc})") from exc
+        raise _npy_error(path, exc) from None
     _check_shape(path, tuple(shape))
     return int(shape[0])
