@@ -140,7 +140,9 @@ def test_detect_on_videos_agrees_with_tadapt_test(video_run, tested, tmp_path, c
     out = tmp_path / "out"
     argv = ["detect", str(videos), "--checkpoint", str(video_run), "--out", str(out), *ALL]
     assert main([*argv, "--gt", str(annotations)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert f"{next(iter(expected))}.mp4 windows" in captured.err  # the per-video window bar
     merged = out / "predictions.json"
     assert str(merged) in printed
     assert _results(merged) == expected  # same windows, same merging, same numbers

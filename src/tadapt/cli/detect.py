@@ -185,7 +185,7 @@ def _detect_all(
     for path in tqdm(files, desc="detect", unit="video", disable=len(files) < 2 or None):
         truth, duration, fps = _ground_truth(annotations, path.stem)
         try:
-            found = detector.detect(path, duration_sec=duration, fps=fps)
+            found = detector.detect(path, duration_sec=duration, fps=fps, progress=True)
             kept = found.filtered(min_score=args.min_score, top_k=args.top_k)
             _write(kept, args.out, truth)
         except (ValueError, OSError) as err:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from tadapt.data import build_loader
 from tadapt.data.feature_files import FEATURE_EXTS
@@ -114,6 +115,7 @@ class Detector:
         *,
         duration_sec: float | None = None,
         fps: float | None = None,
+        progress: bool = False,
     ) -> VideoDetections:
         """The actions in one video (or, for a head-only detector, one feature file).
 
@@ -124,6 +126,7 @@ class Detector:
                 the video; a feature file has none unless given).
             fps: the features' frame rate, for a detector whose config left ``data.fps``
                 unset (per-video rates from an annotation file).
+            progress: show a bar over the video's batches of windows (cleared when done).
 
         Returns:
             Its detections in seconds, highest score first, labels as names.
@@ -167,9 +170,12 @@ class Detector:
             seed=self.seed,
             pad_multiple=self.model.encoder.size_divisor,
         )
+        windows = tqdm(
+            loader, desc=f"{path.name} windows", unit="batch", leave=False, disable=not progress
+        )
         found = predict(
             self.model,
-            loader,
+            windows,
             device=self.device,
             postprocessing=self.postprocessing,
             autocast=self.precision.autocast,
