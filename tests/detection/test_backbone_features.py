@@ -5,30 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tadapt.adapters import apply_strategy, get_adapter_params, get_strategy
-from tadapt.backbones import create_backbone
-from tadapt.detection import BackboneFeatures, build_actionformer
+from tadapt.adapters import get_adapter_params
+from tadapt.detection import BackboneFeatures
 from tadapt.structures import Segments, VideoSample, collate_samples
-
-SIZE = 32
-
-
-def _detector(strategy: str):
-    torch.manual_seed(0)
-    backbone = create_backbone("videomae_tiny_patch16", img_size=SIZE, depth=2)
-    apply_strategy(backbone, strategy)
-    extractor = BackboneFeatures(backbone, no_grad=get_strategy(strategy).no_grad)
-    detector = build_actionformer(
-        extractor.out_channels,
-        2,
-        feature_extractor=extractor,
-        embed_dim=32,
-        num_heads=2,
-        arch=(1, 1, 2),
-        window_size=-1,
-        regression_ranges=((0, 4), (4, 8), (8, 10000)),
-    )
-    return detector, backbone
+from tiny_detector import SIZE, tiny_video_detector
 
 
 def _batch():
@@ -47,7 +27,7 @@ def _batch():
 
 
 def test_features_have_the_tubelet_grid_and_mask():
-    _, backbone = _detector("frozen")
+    _, backbone = tiny_video_detector("frozen")
     extractor = BackboneFeatures(backbone)
     batch = _batch()
     feats, masks = extractor(batch.inputs, batch.masks)
@@ -61,7 +41,7 @@ def test_features_have_the_tubelet_grid_and_mask():
 
 @pytest.mark.parametrize("strategy", ["frozen", "full", "tia"])
 def test_one_training_step_updates_only_what_the_strategy_trains(strategy):
-    detector, backbone = _detector(strategy)
+    detector, backbone = tiny_video_detector(strategy)
     detector.train()
     losses = detector(_batch())
     assert torch.isfinite(losses["final_loss"])
@@ -80,7 +60,7 @@ def test_one_training_step_updates_only_what_the_strategy_trains(strategy):
 
 
 def test_eval_mode_returns_detections_in_seconds():
-    detector, _ = _detector("tia")
+    detector, _ = tiny_video_detector("tia")
     detector.eval()
     with torch.no_grad():
         detections = detector(_batch())

@@ -7,11 +7,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tadapt.adapters import apply_strategy, get_strategy
-from tadapt.backbones import create_backbone
-from tadapt.detection import BackboneFeatures, build_actionformer
 from tadapt.profiling import count_saved_tensors, measure_training_step
 from tadapt.structures import Segments, VideoSample, collate_samples
+from tiny_detector import tiny_video_detector
 
 F32 = 4  # bytes
 
@@ -74,24 +72,6 @@ def test_a_training_step_by_part() -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
-def _detector(strategy: str, checkpointing: bool) -> nn.Module:
-    torch.manual_seed(0)
-    backbone = create_backbone("videomae_tiny_patch16", img_size=32, depth=2)
-    apply_strategy(backbone, strategy)
-    backbone.set_grad_checkpointing(checkpointing)
-    extractor = BackboneFeatures(backbone, no_grad=get_strategy(strategy).no_grad)
-    return build_actionformer(
-        extractor.out_channels,
-        2,
-        feature_extractor=extractor,
-        embed_dim=32,
-        num_heads=2,
-        arch=(1, 1, 2),
-        window_size=-1,
-        regression_ranges=((0, 4), (4, 8), (8, 10000)),
-    ).train()
-
-
 def test_the_strategies_order_by_saved_activations() -> None:
     """Checkpointing and side networks exist to save activations: the meter sees it."""
     sample = VideoSample(
@@ -104,7 +84,9 @@ def test_the_strategies_order_by_saved_activations() -> None:
     )
     batch = collate_samples([sample])
     saved = {
-        (strategy, ckpt): measure_training_step(_detector(strategy, ckpt), batch).activations
+        (strategy, ckpt): measure_training_step(
+            tiny_video_detector(strategy, checkpointing=ckpt)[0].train(), batch
+        ).activations
         for strategy, ckpt in (("tia", False), ("tia", True), ("frozen", False))
     }
     assert saved[("tia", True)] < saved[("tia", False)]
