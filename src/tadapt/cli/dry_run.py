@@ -162,16 +162,9 @@ def _time_eval_batch(trainer: Trainer, evaluation: EvaluationJob) -> tuple[float
 
 
 def _evaluations(trainer: Trainer) -> int:
-    """How many evaluations the rest of the run does (the last epoch always has one)."""
-    first = trainer.state.epoch + 1
-    due = {trainer.epochs}
-    if trainer.eval_interval > 0:
-        due |= {
-            e
-            for e in range(max(first, trainer.eval_start_epoch), trainer.epochs + 1)
-            if e % trainer.eval_interval == 0
-        }
-    return len(due)
+    """How many evaluations the rest of the run does (the trainer's own schedule)."""
+    epochs = range(trainer.state.epoch + 1, trainer.epochs + 1)
+    return sum(trainer.is_eval_epoch(epoch) for epoch in epochs)
 
 
 def _duration(seconds: float) -> str:

@@ -54,14 +54,15 @@ def check_inputs(
     for subset in splits:
         report = _check_split(config, annotations, subset, progress=progress)
         problems += report.problems
-    skipped = [c for c in problems if data.on_error == "skip" and c.problem in SKIPPABLE]
+    tolerated = data.on_error == "skip"
+    skipped = [c for c in problems if tolerated and c.problem in SKIPPABLE]
     if skipped:
         logger.warning(
             "%d videos will be left out (data.on_error=skip):\n%s",
             len(skipped),
             "\n".join(problem_lines(skipped)),
         )
-    return [c for c in problems if c not in skipped]
+    return [c for c in problems if not (tolerated and c.problem in SKIPPABLE)]
 
 
 def _check_split(

@@ -267,8 +267,10 @@ class Trainer:
         return self.state
 
     def _eval_due(self, epoch: int) -> bool:
-        if self.evaluator is None:
-            return False
+        return self.evaluator is not None and self.is_eval_epoch(epoch)
+
+    def is_eval_epoch(self, epoch: int) -> bool:
+        """Whether the schedule evaluates after ``epoch`` (1-based; the last one always)."""
         if epoch == self.epochs:
             return True
         return (
