@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tadapt.adapters.losa_options import LoSAOptions
+from tadapt.data.files import VIDEO_EXTS
 
 __all__ = [
     "AdapterConfig",
@@ -215,7 +216,7 @@ class DataConfig:
     category_file: str | None = None
     feature_dir: str | None = None
     video_dir: str | None = None
-    video_exts: tuple[str, ...] = (".mp4", ".mkv", ".avi", ".webm")
+    video_exts: tuple[str, ...] = VIDEO_EXTS
     frame_stride: int = 1
     image_size: int = 160  # AdaTAD THUMOS-14 crop
     resize_short_side: int | None = None
