@@ -226,3 +226,16 @@ def test_a_broken_npy_file_is_named_without_unpickling_advice(
     assert "training_0004.npy: holds Python objects, which tadapt will not unpickle" in out
     assert "allow_pickle" not in out
     assert "pickle.load" not in out
+
+
+def test_dry_run_counts_evaluations_before_its_steps_cross_an_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SyntheticFeatureSpec(splits=(("training", 4), ("validation", 4)), num_steps=(96, 100))
+    root = generate_synthetic_features(tmp_path / "feats", spec).root
+    # batch 4 of 4 videos: one step per epoch, so the two timed steps span epochs 1 and 2
+    args = [*_feature_args(root), "train.epochs=3", "train.eval_interval=1"]
+    assert main([*args, "--out-dir", str(tmp_path / "run"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "batches x 3 evaluations" in out
+    assert "for 3 steps" in out

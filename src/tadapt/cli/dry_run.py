@@ -119,6 +119,7 @@ def dry_run(trainer: Trainer, evaluation: EvaluationJob | None, *, steps: int = 
     remaining = (trainer.epochs - state.epoch) * state.steps_per_epoch - state.step_in_epoch
     if remaining < 1:
         raise ValueError("the run has no training step left to measure")
+    evaluations = _evaluations(trainer) if evaluation is not None else 0  # before fit() moves on
     clock = _StepClock(min(steps, remaining))
     trainer.hooks.append(clock)
     method = choose_method(trainer.device)
@@ -139,7 +140,7 @@ def dry_run(trainer: Trainer, evaluation: EvaluationJob | None, *, steps: int = 
         remaining_steps=remaining,
         eval_batch_seconds=eval_seconds,
         eval_batches=eval_batches,
-        evaluations=_evaluations(trainer) if evaluation is not None else 0,
+        evaluations=evaluations,
         peak_mib=before + found[0],
         memory_method=method,
         device=str(trainer.device),
