@@ -2,9 +2,18 @@
 
 The peak meters serve `tadapt train --dry-run` and the benchmarks; :func:`count_saved_tensors`
 and :func:`measure_training_step` give the saved activations, weights, gradients and
-optimizer states of one step.
+optimizer states of one step; :func:`measure_step` measures a config's step on its real
+detector (random weights, optionally fewer blocks) and :func:`predict_step_memory` predicts
+it from the config alone (``docs/memory.md``).
 """
 
+from tadapt.profiling.config_step import Attention, TrainingShape, measure_step
+from tadapt.profiling.memory_model import (
+    BackboneShape,
+    MemoryEstimate,
+    predict_step_memory,
+    scale_measurement,
+)
 from tadapt.profiling.peak_memory import (
     MALLOC_ENV,
     choose_method,
@@ -19,14 +28,21 @@ from tadapt.profiling.step_memory import StepMemory, measure_training_step
 
 __all__ = [
     "MALLOC_ENV",
+    "Attention",
+    "BackboneShape",
+    "MemoryEstimate",
     "SavedTensorCounter",
     "StepMemory",
+    "TrainingShape",
     "choose_method",
     "count_saved_tensors",
     "cpu_model",
+    "measure_step",
     "measure_training_step",
     "memory_now",
     "peak_meter",
+    "predict_step_memory",
     "reset_peak_rss",
+    "scale_measurement",
     "status_mib",
 ]

@@ -10,6 +10,9 @@ them, in the parameters' dtype), and on a GPU the allocator's peak.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +50,12 @@ class StepMemory:
         return self.weights + self.gradients + self.optimizer_states + self.activations
 
 
-def measure_training_step(model: nn.Module, batch: object) -> StepMemory:
+def measure_training_step(
+    model: nn.Module,
+    batch: object,
+    *,
+    autocast: Callable[[], AbstractContextManager[object]] | None = None,
+) -> StepMemory:
     """One forward and backward pass of ``model`` on ``batch``, measured.
 
     The gradients it leaves are cleared again (``zero_grad(set_to_none=True)``); the weights
@@ -56,6 +64,8 @@ def measure_training_step(model: nn.Module, batch: object) -> StepMemory:
     Args:
         model: in training mode, on the device ``batch`` is on.
         batch: what ``model(batch)`` takes.
+        autocast: a context for the forward pass, as the trainer's
+            (:meth:`tadapt.engine.PrecisionPolicy.autocast`); ``None``: none.
     """
     parameters = list(model.parameters())
     trainable = [p for p in parameters if p.requires_grad]
@@ -65,7 +75,8 @@ def measure_training_step(model: nn.Module, batch: object) -> StepMemory:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     buffers = list(model.buffers())
-    with count_saved_tensors([*parameters, *buffers]) as saved:  # weights are held anyway
+    forward = autocast() if autocast is not None else contextlib.nullcontext()
+    with count_saved_tensors([*parameters, *buffers]) as saved, forward:  # weights held anyway
         loss = model(batch)["final_loss"]
     loss.backward()
     cuda_peak = None

@@ -1,0 +1,226 @@
+"""The measured memory of one training step of a config: the real detector, random weights.
+
+:func:`measure_step` builds the detector a resolved :class:`~tadapt.config.ExperimentConfig`
+trains (never loading weights: ``model.backbone.pretrained`` off, no checkpoint), feeds it one
+random batch of the config's training shape (:func:`training_shape`: the per-process batch,
+the training window in frames, the frame size, optionally at a LoFi level), and measures the
+forward and backward pass with :func:`~tadapt.profiling.measure_training_step` under the
+config's autocast. ``depth`` replaces the backbone's depth (same width, same tokens), so that a
+CPU can measure a ViT-L or ViT-g shape with a few blocks: the bytes of each block are exact,
+and :mod:`tadapt.profiling.memory_model` scales them to the full depth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+
+from tadapt.profiling.step_memory import StepMemory, measure_training_step
+
+if TYPE_CHECKING:
+    from tadapt.config import ExperimentConfig
+    from tadapt.engine import FidelityLevel
+
+__all__ = [
+    "Attention",
+    "TrainingShape",
+    "attention_kernel",
+    "measure_step",
+    "planning_config",
+    "snippet_frames",
+    "training_shape",
+]
+
+Attention = Literal["flash", "math"]
+"""Which saved tensors attention has: the fused kernels' (flash) or the unfused path's."""
+
+_DEFAULT_CLASSES = 1  # the class count only sizes the head's logits: K values per step
+
+
+@dataclass(frozen=True)
+class TrainingShape:
+    """The frames one training forward pass of one process sees.
+
+    Attributes:
+        batch_size: videos per forward pass (``train.batch_size / grad_accum_steps``: the
+            global batch on one process).
+        frames: frames per video after LoFi's temporal reduction, padded to whole chunks.
+        height: frame height after LoFi's spatial reduction.
+        width: frame width, likewise.
+        valid_frames: the frames before padding (the rest are masked out).
+    """
+
+    batch_size: int
+    frames: int
+    height: int
+    width: int
+    valid_frames: int
+
+
+def planning_config(config: ExperimentConfig, depth: int | None = None) -> ExperimentConfig:
+    """``config`` as :func:`measure_step` builds it: random weights, ``depth`` blocks.
+
+    The fields a resolved config would fill from its data and that only size the head are
+    given defaults when unset: ``model.num_classes`` (``data.synthetic_videos``' classes,
+    else 1), ``model.max_seq_len`` (``data.max_seq_len``) and ``data.feature_dim``.
+
+    Raises:
+        ValueError: ``config`` has no ``model.backbone`` (features mode: no frames to
+            measure), or ``depth`` is below 1.
+    """
+    model, data = config.model, config.data
+    if model.backbone is None:
+        raise ValueError(
+            "model.backbone is not set: measuring a step needs an end-to-end (frames mode) "
+            "config, e.g. the preset adatad_thumos14_videomae_s_768x1_160"
+        )
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be >= 1 block, got {depth}")
+    overrides = dict(model.backbone.overrides)
+    if depth is not None:
+        overrides["depth"] = depth
+    backbone = dataclasses.replace(
+        model.backbone, pretrained=False, checkpoint=None, overrides=overrides
+    )
+    classes = model.num_classes
+    if classes is None:
+        videos = data.synthetic_videos
+        classes = videos.num_classes if videos is not None else _DEFAULT_CLASSES
+    model = dataclasses.replace(
+        model,
+        backbone=backbone,
+        num_classes=classes,
+        max_seq_len=model.max_seq_len if model.max_seq_len is not None else data.max_seq_len,
+    )
+    # frames mode reads the width from the backbone; the field only has to be set
+    data = dataclasses.replace(data, feature_dim=data.feature_dim or 1)
+    return dataclasses.replace(config, model=model, data=data)
+
+
+def training_shape(
+    config: ExperimentConfig,
+    *,
+    patch_size: int,
+    chunk_frames: int,
+    snippet_frames: int,
+    fidelity: FidelityLevel | None = None,
+) -> TrainingShape:
+    """The training batch of ``config`` at ``fidelity`` (as :func:`apply_fidelity` makes it).
+
+    Args:
+        config: the experiment.
+        patch_size: the backbone's spatial patch.
+        chunk_frames: the backbone's frames per chunk.
+        snippet_frames: frames LoFi drops together (a detector step, or 1).
+        fidelity: a LoFi level; ``None``: full fidelity.
+    """
+    from tadapt.engine.fidelity import reduced_frame_size
+
+    train, data = config.train, config.data
+    batch = max(1, train.batch_size // train.grad_accum_steps)
+    frames, size = data.max_seq_len, data.image_size
+    height = width = size
+    if fidelity is not None and not fidelity.is_full:
+        step = fidelity.frame_step
+        if step > 1:
+            frames = -(-frames // (snippet_frames * step)) * snippet_frames
+        if float(fidelity.spatial) > 1:
+            height, width = reduced_frame_size(size, size, fidelity, patch_size)
+    padded = -(-frames // chunk_frames) * chunk_frames
+    return TrainingShape(batch, padded, height, width, frames)
+
+
+def measure_step(
+    config: ExperimentConfig,
+    *,
+    depth: int | None = None,
+    fidelity: FidelityLevel | None = None,
+    attention: Attention | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> StepMemory:
+    """One training step of ``config``'s detector on a random batch, measured by part.
+
+    Args:
+        config: an end-to-end experiment (a preset loaded with :func:`tadapt.config.load_config`
+            and its overrides; resolving it first is not needed).
+        depth: backbone blocks to build instead of the config's (the per-block bytes stay
+            exact; side strategies' default taps follow the depth, explicit
+            ``model.adapter.blocks`` must exist at it).
+        fidelity: train at this LoFi level (``None``: full fidelity).
+        attention: force this attention kernel (``"flash"``: the device's fused one, flash
+            on the CPU; ``"math"``: the unfused softmax path); ``None``: the device's choice.
+        device: where to run; on CUDA the result also has the allocator's peak.
+        seed: seeds the random weights and batch.
+
+    Raises:
+        ValueError: no backbone, a bad depth, or blocks out of range at ``depth``.
+        ConfigError: the strategy's settings do not fit the backbone.
+    """
+    from tadapt.cli.experiment import build_model
+    from tadapt.detection import BackboneFeatures
+    from tadapt.engine import apply_fidelity, resolve_precision
+    from tadapt.structures import Segments, VideoSample, collate_samples
+
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    config = planning_config(config, depth)
+    model = build_model(config).to(device).train()
+    extractor = model.feature_extractor
+    assert isinstance(extractor, BackboneFeatures)  # frames mode
+    backbone = extractor.backbone
+    frames = config.data.max_seq_len
+    size = config.data.image_size
+    samples = [
+        VideoSample(
+            f"random_{index}",
+            torch.randn(3, frames, size, size),
+            torch.ones(frames, dtype=torch.bool),
+            Segments([[frames * 0.25, frames * 0.5]], unit="idx"),
+            torch.tensor([0]),
+            grid_stride_sec=1.0,
+        )
+        for index in range(max(1, config.train.batch_size // config.train.grad_accum_steps))
+    ]
+    batch = collate_samples(samples, pad_multiple=backbone.chunk_frames).to(device)
+    if fidelity is not None:
+        batch = apply_fidelity(
+            batch,
+            fidelity,
+            patch_size=backbone.patch_size,
+            chunk_frames=backbone.chunk_frames,
+            snippet_frames=snippet_frames(config, extractor.temporal_stride),
+        )
+    precision = resolve_precision(config.train.precision, device)
+    with attention_kernel(attention, device):
+        return measure_training_step(model, batch, autocast=precision.autocast)
+
+
+def attention_kernel(
+    attention: Attention | None, device: torch.device
+) -> AbstractContextManager[object]:
+    """Restrict ``scaled_dot_product_attention`` to one kind of kernel (``None``: any)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if attention is None:
+        return contextlib.nullcontext()
+    if attention == "math":
+        return sdpa_kernel(SDPBackend.MATH)
+    if attention != "flash":
+        raise ValueError(f"attention must be 'flash' or 'math', got {attention!r}")
+    # CUDA's memory-efficient kernel keeps the same tensors as its flash kernel
+    fused = [SDPBackend.FLASH_ATTENTION]
+    if device.type == "cuda":
+        fused.append(SDPBackend.EFFICIENT_ATTENTION)
+    return sdpa_kernel(fused)
+
+
+def snippet_frames(config: ExperimentConfig, temporal_stride: int) -> int:
+    """Frames a LoFi temporal reduction drops together: a detector step, or single frames."""
+    spec = config.train.fidelity
+    return 1 if spec is not None and spec.temporal_drop == "frames" else temporal_stride
