@@ -37,7 +37,11 @@ def test_candidates_of_a_tia_preset_run_from_least_to_most_intrusive() -> None:
     assert kinds.index("strategy") < kinds.index("frames") < kinds.index("size")
     by_kind = {c.kind: c for c in candidate_changes(config, per_device_batch=2)}
     assert by_kind["accumulation"].overrides == ("train.grad_accum_steps=2",)
-    assert by_kind["frames"].overrides == ("data.max_seq_len=384", "model.max_seq_len=384")
+    assert by_kind["frames"].overrides == (
+        "data.max_seq_len=384",
+        "model.max_seq_len=384",
+        "data.eval_window=384",
+    )
     assert by_kind["size"].overrides == ("data.image_size=128",)
 
 

@@ -50,6 +50,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tadapt.cli.lofi",
         "LoFi: low-fidelity end-to-end training, full-fidelity features, head retraining",
     ),
+    "memory": (
+        "tadapt.cli.memory",
+        "will a config's training fit on a GPU? predicted peak by part, and what would fit",
+    ),
     "pretrain": (
         "tadapt.cli.pretrain",
         "VideoMAE masked-autoencoder pretraining of a backbone on a folder of videos",

@@ -111,6 +111,9 @@ def candidate_changes(config: ExperimentConfig, per_device_batch: int) -> list[C
         model_steps = config.model.max_seq_len
         if model_steps is not None and model_steps % 2 == 0:  # the features scale with the frames
             overrides.append(f"model.max_seq_len={model_steps // 2}")
+        window = config.data.eval_window
+        if window is not None and window > frames // 2:  # test windows the head can take
+            overrides.append(f"data.eval_window={frames // 2}")
         changes.append(
             Change("frames", tuple(overrides), f"{frames // 2} frames per window (half)")
         )
