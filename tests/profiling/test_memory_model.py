@@ -9,6 +9,7 @@ from tadapt.backbones import create_backbone
 from tadapt.cli.experiment import build_model
 from tadapt.config import ExperimentConfig, load_config
 from tadapt.engine import FidelityLevel
+from tadapt.engine.ema import ModelEMA
 from tadapt.profiling import (
     BackboneShape,
     measure_step,
@@ -182,3 +183,24 @@ def test_errors_name_the_setting() -> None:
         predict_step_memory(_config(), depth=0)
     with pytest.raises(ValueError, match="attention must be 'flash' or 'math'"):
         measure_step(_config(), attention="sdpa")  # type: ignore[arg-type]
+
+
+def test_the_ema_copies_what_trains() -> None:
+    """The EMA shares frozen parameters: it costs the trainable ones (and the buffers)."""
+    config = _config("model.strategy=tia", "train.ema_decay=0.999")
+    model = build_model(planning_config(config))
+    ema = ModelEMA(model)
+    shared = {p.data_ptr() for p in model.parameters()}
+    copied = (*ema.module.parameters(), *ema.module.buffers())
+    ema_bytes = sum(t.nbytes for t in copied if t.data_ptr() not in shared)
+    estimate = predict_step_memory(config)
+    assert estimate.ema == ema_bytes
+    assert predict_step_memory(_config("model.strategy=tia", "train.ema_decay=null")).ema == 0
+    assert estimate.total == (
+        estimate.weights
+        + estimate.gradients
+        + estimate.optimizer_states
+        + estimate.activations
+        + estimate.ema
+        + estimate.input_batch
+    )

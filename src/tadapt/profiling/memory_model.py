@@ -109,6 +109,8 @@ class MemoryEstimate:
         optimizer_states: AdamW's two moments per trainable parameter.
         backbone_activations: what the backbone (adapters, side network's TIA branches) saves.
         head_activations: what the head (and LoSA's side network) saves, measured once.
+        ema: the model EMA's copy (``train.ema_decay`` set): the trainable parameters and
+            the buffers (frozen parameters are shared with the model, not copied).
         input_batch: the fp32 frames of the batch, held during the step.
         input_saved: whether the patch embedding saves those very frames (full fine-tuning
             in fp32), so that :attr:`activations` counts them.
@@ -120,6 +122,7 @@ class MemoryEstimate:
     optimizer_states: int
     backbone_activations: int
     head_activations: int
+    ema: int
     input_batch: int
     input_saved: bool
     shape: TrainingShape
@@ -139,6 +142,7 @@ class MemoryEstimate:
             + self.optimizer_states
             + self.backbone_activations
             + self.head_activations
+            + self.ema
             + self.input_batch
         )
 
@@ -284,6 +288,7 @@ def predict_step_memory(
         optimizer_states=_ADAMW_STATES * train_bytes,
         backbone_activations=backbone_saved,
         head_activations=head.activations,
+        ema=train_bytes + head.buffers if config.train.ema_decay is not None else 0,
         input_batch=frames_bytes,
         input_saved=input_saved,
         shape=batch,
@@ -494,6 +499,7 @@ def _side_branch_bytes(
 @dataclass(frozen=True)
 class _Head:
     weights: int
+    buffers: int
     gradients: int
     activations: int
 
@@ -544,6 +550,7 @@ def _measure_head(
     with count_saved_tensors([*params, *buffers]) as counted, policy.autocast():
         detector(collate_samples(samples))
     weights = sum(t.nbytes for t in (*params, *buffers))
+    buffer_bytes = sum(t.nbytes for t in buffers)
     gradients = sum(p.nbytes for p in params if p.requires_grad)
     saved = counted.bytes
     if losa_taps:
@@ -575,7 +582,7 @@ def _measure_head(
         weights += side_bytes
         gradients += side_bytes
         saved += side_saved.bytes
-    return _Head(weights, gradients, saved)
+    return _Head(weights, buffer_bytes, gradients, saved)
 
 
 def scale_measurement(
