@@ -165,6 +165,14 @@ def test_a_paper_preset_is_predicted_without_building_it() -> None:
     assert estimate.total > estimate.activations > 0
 
 
+@pytest.mark.parametrize("precision", ["bf16", "amp", "fp16"])
+def test_a_gpu_step_is_predicted_on_a_machine_without_one(precision: str) -> None:
+    """2-byte autocast on CUDA (amp: fp16) saves what bf16 saves on the CPU."""
+    config = _config("model.strategy=tia", f"train.precision={precision}")
+    on_gpu = predict_step_memory(config, device="cuda")
+    assert on_gpu == predict_step_memory(_config("model.strategy=tia", "train.precision=bf16"))
+
+
 def test_measure_step_never_loads_weights() -> None:
     config = _config("model.backbone.checkpoint=/no/such/weights.pth")
     planned = planning_config(config, depth=1)

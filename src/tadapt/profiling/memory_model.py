@@ -186,7 +186,6 @@ def predict_step_memory(
     from tadapt.adapters.losa import default_losa_taps
     from tadapt.adapters.plain import bottleneck_width
     from tadapt.backbones import Block, create_backbone
-    from tadapt.engine import resolve_precision
 
     if attention not in ("flash", "math"):
         raise ValueError(f"attention must be 'flash' or 'math', got {attention!r}")
@@ -217,9 +216,10 @@ def predict_step_memory(
         snippet_frames=snippet_frames(config, stride),
         fidelity=fidelity,
     )
-    policy = resolve_precision(config.train.precision, torch.device(device))
-    act = 4 if policy.dtype is None else 2  # bytes of a saved activation
-    math_fp32 = policy.device_type == "cpu"
+    device_type = torch.device(device).type
+    autocast = _autocast_dtype(config.train.precision, device_type)
+    act = F32 if autocast is None else 2  # bytes of a saved activation
+    math_fp32 = device_type == "cpu"
     strategy = get_strategy(model.strategy)
     adapter = model.adapter
     c = shape.embed_dim
@@ -279,7 +279,7 @@ def predict_step_memory(
 
     with attention_kernel(attention if attention == "math" else None, torch.device(device)):
         losa_taps = taps if model.strategy == "losa" else []
-        head = _measure_head(config, shape, batch, policy, losa_taps)
+        head = _measure_head(config, shape, batch, autocast is not None, losa_taps)
     weights = F32 * (shape.parameters() + adapter_params) + head.weights
     train_bytes = F32 * trainable + head.gradients
     return MemoryEstimate(
@@ -293,6 +293,21 @@ def predict_step_memory(
         input_saved=input_saved,
         shape=batch,
     )
+
+
+def _autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on a device type (as the trainer resolves it).
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "fp16" or (precision == "amp" and device_type == "cuda"):
+        return torch.float16
+    if precision in ("bf16", "amp"):
+        return torch.bfloat16
+    raise ValueError(f"train.precision must be one of fp32, bf16, fp16, amp, got {precision!r}")
 
 
 def _resolve(blocks: tuple[int, ...] | None, depth: int) -> list[int]:
@@ -508,21 +523,24 @@ def _measure_head(
     config: ExperimentConfig,
     shape: BackboneShape,
     batch: TrainingShape,
-    policy: object,
+    autocast: bool,
     losa_taps: list[int],
 ) -> _Head:
-    """The head (and LoSA's side network) measured once on random ``(B, C, T')`` features."""
+    """The head (and LoSA's side network) measured once on random ``(B, C, T')`` features.
+
+    On the CPU whatever the device (the same dtype saves the same bytes on either), and
+    under bf16 for fp16 too: CPU autocast casts the same operations to either, and computes
+    bf16 fast. Only the forward pass runs: what it saves is the activations, and every head
+    parameter trains.
+    """
     import dataclasses
 
     from tadapt.cli.experiment import build_model
     from tadapt.engine import PrecisionPolicy
     from tadapt.structures import Segments, VideoSample, collate_samples
 
-    assert isinstance(policy, PrecisionPolicy)
-    # on the CPU whatever the device (the same dtype saves the same bytes on either), and
-    # fp16 as bf16: CPU autocast casts the same operations to either, and computes bf16 fast
-    dtype = torch.bfloat16 if policy.dtype is not None else None
-    policy = PrecisionPolicy(policy.name, "cpu", dtype, use_scaler=False)
+    dtype = torch.bfloat16 if autocast else None
+    policy = PrecisionPolicy("bf16" if autocast else "fp32", "cpu", dtype, use_scaler=False)
     spec = config.model.backbone
     assert spec is not None
     token_steps = batch.frames // shape.tubelet_size
@@ -545,7 +563,6 @@ def _measure_head(
         )
         for index in range(batch.batch_size)
     ]
-    # the forward pass alone: what it saves is the activations; every head parameter trains
     params, buffers = list(detector.parameters()), list(detector.buffers())
     with count_saved_tensors([*params, *buffers]) as counted, policy.autocast():
         detector(collate_samples(samples))
