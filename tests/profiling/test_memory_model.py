@@ -191,6 +191,27 @@ def test_errors_name_the_setting() -> None:
         predict_step_memory(_config(), depth=0)
     with pytest.raises(ValueError, match="attention must be 'flash' or 'math'"):
         measure_step(_config(), attention="sdpa")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="attention must be 'flash' or 'math'"):
+        predict_step_memory(_config(), attention="sdpa")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            ["model.adapter.blocks=[5]"],
+            r"model\.adapter\.blocks: \[5\] are out of range .* depth 2",
+        ),
+        (["model.strategy=full", "model.adapter.blocks=[0]"], "inserts no adapters"),
+        (
+            ["model.strategy=lora", "model.adapter.lora.targets=[qkv,mlp]"],
+            r"model\.adapter\.lora\.targets: \['mlp'\]",
+        ),
+    ],
+)
+def test_the_model_rejects_what_the_strategy_rejects(overrides: list[str], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        predict_step_memory(_config(*overrides))
 
 
 def test_the_ema_copies_what_trains() -> None:

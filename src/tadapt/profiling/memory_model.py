@@ -42,6 +42,7 @@ from tadapt.profiling.saved_tensors import count_saved_tensors
 from tadapt.profiling.step_memory import StepMemory
 
 if TYPE_CHECKING:
+    from tadapt.adapters import TuningStrategy
     from tadapt.config import ExperimentConfig
     from tadapt.engine import FidelityLevel
 
@@ -49,12 +50,14 @@ __all__ = [
     "Attention",
     "BackboneShape",
     "MemoryEstimate",
+    "backbone_shape",
     "predict_step_memory",
     "scale_measurement",
 ]
 
 F32 = 4  # bytes of fp32 parameters, gradients, moments and statistics
 _ADAMW_STATES = 2  # exp_avg and exp_avg_sq
+_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")
 
 
 @dataclass(frozen=True)
@@ -182,10 +185,7 @@ def predict_step_memory(
         ValueError: no backbone, or settings the strategy rejects.
     """
     from tadapt.adapters import get_strategy
-    from tadapt.adapters.ladder import default_ladder_taps
-    from tadapt.adapters.losa import default_losa_taps
     from tadapt.adapters.plain import bottleneck_width
-    from tadapt.backbones import Block, create_backbone
 
     if attention not in ("flash", "math"):
         raise ValueError(f"attention must be 'flash' or 'math', got {attention!r}")
@@ -193,21 +193,7 @@ def predict_step_memory(
     model = config.model
     spec = model.backbone
     assert spec is not None  # planning_config checked
-    # the shape alone, built on the meta device: no memory, no init
-    with torch.device("meta"):
-        backbone = create_backbone(spec.name, checkpoint=None, pretrained=False, **spec.overrides)
-    first = backbone.blocks[0]
-    assert isinstance(first, Block)
-    shape = BackboneShape(
-        embed_dim=backbone.embed_dim,
-        depth=backbone.depth,
-        num_heads=backbone.num_heads,
-        mlp_dim=first.mlp.fc1.out_features,
-        patch_size=backbone.patch_size,
-        tubelet_size=backbone.tubelet_size,
-        chunk_frames=backbone.chunk_frames,
-        in_chans=backbone.patch_embed.proj.in_channels,
-    )
+    shape = backbone_shape(config)
     stride = round(shape.tubelet_size / spec.temporal_scale)
     batch = training_shape(
         config,
@@ -223,30 +209,13 @@ def predict_step_memory(
     strategy = get_strategy(model.strategy)
     adapter = model.adapter
     c = shape.embed_dim
-    blocks = _resolve(adapter.blocks, shape.depth)
+    blocks = _resolve(adapter.blocks, shape.depth, strategy)
     width = bottleneck_width(c, adapter.ratio)
 
-    trainable = 0  # backbone-side trainable parameters
-    adapter_params = 0
-    if model.strategy == "full":
-        trainable = shape.parameters()
-    elif model.strategy in ("adapter", "tia"):
-        per = _bottleneck_parameters(
-            c, width, adapter.kernel_size if model.strategy == "tia" else 0
-        )
-        adapter_params = trainable = per * len(blocks)
-    elif model.strategy == "lora":
-        lora = adapter.lora
-        per = sum(lora.rank * sum(_lora_dims(shape, t)) for t in dict.fromkeys(lora.targets))
-        adapter_params = trainable = per * len(blocks)
-    taps: list[int] = []
-    if model.strategy == "tia_side":
-        taps = default_ladder_taps(shape.depth) if adapter.blocks is None else blocks
-        adapter_params = trainable = _bottleneck_parameters(c, width, adapter.kernel_size) * len(
-            taps
-        )
-    elif model.strategy == "losa":
-        taps = default_losa_taps(shape.depth) if adapter.blocks is None else blocks
+    taps = _side_taps(model.strategy, model.adapter.blocks, blocks, shape.depth)
+    trainable = _backbone_trainable(config, shape, len(blocks), len(taps))
+    # every backbone-side parameter that is not the ViT's own: adapters, LoRA, the ladder
+    adapter_params = 0 if model.strategy == "full" else trainable
 
     rows = batch.batch_size * (batch.frames // shape.chunk_frames)  # B' = B * n
     tokens = (
@@ -295,6 +264,32 @@ def predict_step_memory(
     )
 
 
+def backbone_shape(config: ExperimentConfig) -> BackboneShape:
+    """The shape of ``model.backbone`` (its name and overrides), read off a meta-device model.
+
+    Raises:
+        ValueError: no backbone, or overrides the backbone rejects.
+    """
+    from tadapt.backbones import Block, create_backbone
+
+    spec = planning_config(config).model.backbone
+    assert spec is not None  # planning_config checked
+    with torch.device("meta"):  # no memory, no init
+        backbone = create_backbone(spec.name, checkpoint=None, pretrained=False, **spec.overrides)
+    first = backbone.blocks[0]
+    assert isinstance(first, Block)
+    return BackboneShape(
+        embed_dim=backbone.embed_dim,
+        depth=backbone.depth,
+        num_heads=backbone.num_heads,
+        mlp_dim=first.mlp.fc1.out_features,
+        patch_size=backbone.patch_size,
+        tubelet_size=backbone.tubelet_size,
+        chunk_frames=backbone.chunk_frames,
+        in_chans=backbone.patch_embed.proj.in_channels,
+    )
+
+
 def _autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
     """The autocast dtype of ``train.precision`` on a device type (as the trainer resolves it).
 
@@ -310,10 +305,73 @@ def _autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
     raise ValueError(f"train.precision must be one of fp32, bf16, fp16, amp, got {precision!r}")
 
 
-def _resolve(blocks: tuple[int, ...] | None, depth: int) -> list[int]:
+def _resolve(blocks: tuple[int, ...] | None, depth: int, strategy: TuningStrategy) -> list[int]:
+    """``model.adapter.blocks`` as block indices, checked as :func:`apply_strategy` checks it.
+
+    Raises:
+        ValueError: an index out of range, or blocks for a strategy without adapters.
+    """
     if blocks is None:
         return list(range(depth))
-    return sorted({i + depth if i < 0 else i for i in blocks})
+    if strategy.adapter is None and strategy.inject is None and strategy.side is None:
+        raise ValueError(
+            f"model.adapter.blocks: strategy {strategy.name!r} inserts no adapters; leave "
+            "blocks unset"
+        )
+    resolved = sorted({i + depth if i < 0 else i for i in blocks})
+    if not resolved or any(not 0 <= i < depth for i in resolved):
+        raise ValueError(
+            f"model.adapter.blocks: {list(blocks)} are out of range for a backbone of depth "
+            f"{depth}; use indices in [-{depth}, {depth - 1}]"
+        )
+    return resolved
+
+
+def _side_taps(
+    strategy: str, given: tuple[int, ...] | None, blocks: list[int], depth: int
+) -> list[int]:
+    """The blocks a side strategy taps (its default when ``model.adapter.blocks`` is unset)."""
+    from tadapt.adapters.ladder import default_ladder_taps
+    from tadapt.adapters.losa import default_losa_taps
+
+    if strategy == "tia_side":
+        return default_ladder_taps(depth) if given is None else blocks
+    if strategy == "losa":
+        return default_losa_taps(depth) if given is None else blocks
+    return []
+
+
+def _backbone_trainable(
+    config: ExperimentConfig, shape: BackboneShape, blocks: int, taps: int
+) -> int:
+    """Trainable parameters on the backbone's side (the head's are measured with it).
+
+    Raises:
+        ValueError: an unknown LoRA target.
+    """
+    from tadapt.adapters.plain import bottleneck_width
+
+    model = config.model
+    adapter = model.adapter
+    width = bottleneck_width(shape.embed_dim, adapter.ratio)
+    if model.strategy == "full":
+        return shape.parameters()
+    if model.strategy == "adapter":
+        return _bottleneck_parameters(shape.embed_dim, width, 0) * blocks
+    if model.strategy == "tia":
+        return _bottleneck_parameters(shape.embed_dim, width, adapter.kernel_size) * blocks
+    if model.strategy == "tia_side":
+        return _bottleneck_parameters(shape.embed_dim, width, adapter.kernel_size) * taps
+    if model.strategy == "lora":
+        targets = list(dict.fromkeys(adapter.lora.targets))
+        unknown = [t for t in targets if t not in _LORA_TARGETS]
+        if unknown or not targets:
+            raise ValueError(
+                f"model.adapter.lora.targets: {unknown or targets} is not a non-empty list of "
+                f"{list(_LORA_TARGETS)}"
+            )
+        return sum(adapter.lora.rank * sum(_lora_dims(shape, t)) for t in targets) * blocks
+    return 0  # frozen; LoSA's side network is measured with the head
 
 
 def _bottleneck_parameters(dim: int, hidden: int, kernel: int) -> int:
