@@ -230,6 +230,18 @@ def test_the_ema_copies_what_trains() -> None:
         + estimate.gradients
         + estimate.optimizer_states
         + estimate.activations
+        + estimate.recomputed_block
         + estimate.ema
         + estimate.input_batch
     )
+
+
+@pytest.mark.parametrize("strategy", ["tia", "full", "tia_side"])
+def test_the_backward_recomputes_one_checkpointed_block(strategy: str) -> None:
+    """With one block, what the backward recomputes is what the plain block saves."""
+    one = ["model.backbone.overrides={depth: 1}", f"model.strategy={strategy}"]
+    plain = predict_step_memory(_config(*one, "model.backbone.grad_checkpointing=false"))
+    checkpointed = predict_step_memory(_config(*one, "model.backbone.grad_checkpointing=true"))
+    assert plain.recomputed_block == 0
+    assert checkpointed.recomputed_block == plain.backbone_activations
+    assert checkpointed.backbone_activations < plain.backbone_activations  # only the input

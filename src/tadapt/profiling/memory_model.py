@@ -25,6 +25,8 @@ here (torch 2.x ``scaled_dot_product_attention`` without mask or dropout).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,6 +114,10 @@ class MemoryEstimate:
         optimizer_states: AdamW's two moments per trainable parameter.
         backbone_activations: what the backbone (adapters, side network's TIA branches) saves.
         head_activations: what the head (and LoSA's side network) saves, measured once.
+        recomputed_block: under activation checkpointing, what the backward pass of a
+            checkpointed block (or ``tia_side`` branch) holds while it runs: its saved
+            tensors, recomputed, for the largest such block; modelled, not measured (the
+            meter counts the forward pass).
         ema: the model EMA's copy (``train.ema_decay`` set): the trainable parameters and
             the buffers (frozen parameters are shared with the model, not copied).
         input_batch: the fp32 frames of the batch, held during the step.
@@ -125,6 +131,7 @@ class MemoryEstimate:
     optimizer_states: int
     backbone_activations: int
     head_activations: int
+    recomputed_block: int
     ema: int
     input_batch: int
     input_saved: bool
@@ -145,6 +152,7 @@ class MemoryEstimate:
             + self.optimizer_states
             + self.backbone_activations
             + self.head_activations
+            + self.recomputed_block
             + self.ema
             + self.input_batch
         )
@@ -223,7 +231,7 @@ def predict_step_memory(
         * (batch.height // shape.patch_size)
         * (batch.width // shape.patch_size)
     )  # N per chunk
-    backbone_saved = 0
+    backbone_saved = recomputed = 0
     input_saved = False
     frames_bytes = (
         F32 * batch.batch_size * shape.in_chans * batch.frames * batch.height * batch.width
@@ -241,10 +249,31 @@ def predict_step_memory(
             backbone_saved += _block_bytes(
                 shape, block, rows, tokens, act, width, attention, config, math_fp32
             )
-    elif model.strategy == "tia_side":
-        backbone_saved = len(taps) * _side_branch_bytes(
-            shape, rows, tokens, act, width, adapter.kernel_size, spec.grad_checkpointing
+        # the backward recomputes one checkpointed block at a time: its plain saved tensors
+        recomputed = max(
+            (
+                _block_bytes(
+                    shape,
+                    dataclasses.replace(block, checkpointed=False),
+                    rows,
+                    tokens,
+                    act,
+                    width,
+                    attention,
+                    config,
+                    math_fp32,
+                )
+                for block in plan
+                if block.checkpointed
+            ),
+            default=0,
         )
+    elif model.strategy == "tia_side":
+        branch = functools.partial(
+            _side_branch_bytes, shape, rows, tokens, act, width, adapter.kernel_size
+        )
+        backbone_saved = len(taps) * branch(spec.grad_checkpointing)
+        recomputed = branch(False) if spec.grad_checkpointing else 0
 
     with attention_kernel(attention if attention == "math" else None, torch.device(device)):
         losa_taps = taps if model.strategy == "losa" else []
@@ -257,6 +286,7 @@ def predict_step_memory(
         optimizer_states=_ADAMW_STATES * train_bytes,
         backbone_activations=backbone_saved,
         head_activations=head.activations,
+        recomputed_block=recomputed,
         ema=train_bytes + head.buffers if config.train.ema_decay is not None else 0,
         input_batch=frames_bytes,
         input_saved=input_saved,
@@ -591,8 +621,6 @@ def _measure_head(
     bf16 fast. Only the forward pass runs: what it saves is the activations, and every head
     parameter trains.
     """
-    import dataclasses
-
     from tadapt.cli.experiment import build_model
     from tadapt.engine import PrecisionPolicy
     from tadapt.structures import Segments, VideoSample, collate_samples
