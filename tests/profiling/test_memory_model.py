@@ -126,6 +126,7 @@ def test_the_math_attention_path(strategy: str, precision: str) -> None:
         f"train.precision={precision}",
     )
     _assert_close(config, attention="math")
+    _assert_close(config, attention="flash")
     flash = predict_step_memory(config, attention="flash").activations
     assert predict_step_memory(config, attention="math").activations > flash
 

@@ -275,7 +275,7 @@ def predict_step_memory(
         backbone_saved = len(taps) * branch(spec.grad_checkpointing)
         recomputed = branch(False) if spec.grad_checkpointing else 0
 
-    with attention_kernel(attention if attention == "math" else None, torch.device(device)):
+    with attention_kernel(attention):
         losa_taps = taps if model.strategy == "losa" else []
         head = _measure_head(config, shape, batch, autocast is not None, losa_taps)
     weights = F32 * (shape.parameters() + adapter_params) + head.weights
