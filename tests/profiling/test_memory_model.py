@@ -9,6 +9,7 @@ from tadapt.backbones import create_backbone
 from tadapt.cli.experiment import build_model
 from tadapt.config import ExperimentConfig, load_config
 from tadapt.engine import FidelityLevel
+from tadapt.engine.ema import ModelEMA
 from tadapt.profiling import (
     BackboneShape,
     measure_step,
@@ -125,6 +126,7 @@ def test_the_math_attention_path(strategy: str, precision: str) -> None:
         f"train.precision={precision}",
     )
     _assert_close(config, attention="math")
+    _assert_close(config, attention="flash")
     flash = predict_step_memory(config, attention="flash").activations
     assert predict_step_memory(config, attention="math").activations > flash
 
@@ -164,6 +166,14 @@ def test_a_paper_preset_is_predicted_without_building_it() -> None:
     assert estimate.total > estimate.activations > 0
 
 
+@pytest.mark.parametrize("precision", ["bf16", "amp", "fp16"])
+def test_a_gpu_step_is_predicted_on_a_machine_without_one(precision: str) -> None:
+    """2-byte autocast on CUDA (amp: fp16) saves what bf16 saves on the CPU."""
+    config = _config("model.strategy=tia", f"train.precision={precision}")
+    on_gpu = predict_step_memory(config, device="cuda")
+    assert on_gpu == predict_step_memory(_config("model.strategy=tia", "train.precision=bf16"))
+
+
 def test_measure_step_never_loads_weights() -> None:
     config = _config("model.backbone.checkpoint=/no/such/weights.pth")
     planned = planning_config(config, depth=1)
@@ -182,3 +192,57 @@ def test_errors_name_the_setting() -> None:
         predict_step_memory(_config(), depth=0)
     with pytest.raises(ValueError, match="attention must be 'flash' or 'math'"):
         measure_step(_config(), attention="sdpa")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="attention must be 'flash' or 'math'"):
+        predict_step_memory(_config(), attention="sdpa")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            ["model.adapter.blocks=[5]"],
+            r"model\.adapter\.blocks: \[5\] are out of range .* depth 2",
+        ),
+        (["model.strategy=full", "model.adapter.blocks=[0]"], "inserts no adapters"),
+        (
+            ["model.strategy=lora", "model.adapter.lora.targets=[qkv,mlp]"],
+            r"model\.adapter\.lora\.targets: \['mlp'\]",
+        ),
+    ],
+)
+def test_the_model_rejects_what_the_strategy_rejects(overrides: list[str], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        predict_step_memory(_config(*overrides))
+
+
+def test_the_ema_copies_what_trains() -> None:
+    """The EMA shares frozen parameters: it costs the trainable ones (and the buffers)."""
+    config = _config("model.strategy=tia", "train.ema_decay=0.999")
+    model = build_model(planning_config(config))
+    ema = ModelEMA(model)
+    shared = {p.data_ptr() for p in model.parameters()}
+    copied = (*ema.module.parameters(), *ema.module.buffers())
+    ema_bytes = sum(t.nbytes for t in copied if t.data_ptr() not in shared)
+    estimate = predict_step_memory(config)
+    assert estimate.ema == ema_bytes
+    assert predict_step_memory(_config("model.strategy=tia", "train.ema_decay=null")).ema == 0
+    assert estimate.total == (
+        estimate.weights
+        + estimate.gradients
+        + estimate.optimizer_states
+        + estimate.activations
+        + estimate.recomputed_block
+        + estimate.ema
+        + estimate.input_batch
+    )
+
+
+@pytest.mark.parametrize("strategy", ["tia", "full", "tia_side"])
+def test_the_backward_recomputes_one_checkpointed_block(strategy: str) -> None:
+    """With one block, what the backward recomputes is what the plain block saves."""
+    one = ["model.backbone.overrides={depth: 1}", f"model.strategy={strategy}"]
+    plain = predict_step_memory(_config(*one, "model.backbone.grad_checkpointing=false"))
+    checkpointed = predict_step_memory(_config(*one, "model.backbone.grad_checkpointing=true"))
+    assert plain.recomputed_block == 0
+    assert checkpointed.recomputed_block == plain.backbone_activations
+    assert checkpointed.backbone_activations < plain.backbone_activations  # only the input

@@ -11,6 +11,7 @@ from tadapt.profiling.config_step import Attention, TrainingShape, measure_step
 from tadapt.profiling.memory_model import (
     BackboneShape,
     MemoryEstimate,
+    backbone_shape,
     predict_step_memory,
     scale_measurement,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "SavedTensorCounter",
     "StepMemory",
     "TrainingShape",
+    "backbone_shape",
     "choose_method",
     "count_saved_tensors",
     "cpu_model",

@@ -34,6 +34,7 @@ __all__ = [
     "planning_config",
     "snippet_frames",
     "training_shape",
+    "videos_per_pass",
 ]
 
 Attention = Literal["flash", "math"]
@@ -102,6 +103,11 @@ def planning_config(config: ExperimentConfig, depth: int | None = None) -> Exper
     return dataclasses.replace(config, model=model, data=data)
 
 
+def videos_per_pass(config: ExperimentConfig) -> int:
+    """Videos of one forward pass on one process: ``train.batch_size / grad_accum_steps``."""
+    return max(1, config.train.batch_size // config.train.grad_accum_steps)
+
+
 def training_shape(
     config: ExperimentConfig,
     *,
@@ -121,8 +127,8 @@ def training_shape(
     """
     from tadapt.engine.fidelity import reduced_frame_size
 
-    train, data = config.train, config.data
-    batch = max(1, train.batch_size // train.grad_accum_steps)
+    data = config.data
+    batch = videos_per_pass(config)
     frames, size = data.max_seq_len, data.image_size
     height = width = size
     if fidelity is not None and not fidelity.is_full:
@@ -153,14 +159,14 @@ def measure_step(
             exact; side strategies' default taps follow the depth, explicit
             ``model.adapter.blocks`` must exist at it).
         fidelity: train at this LoFi level (``None``: full fidelity).
-        attention: force this attention kernel (``"flash"``: the device's fused one, flash
-            on the CPU; ``"math"``: the unfused softmax path); ``None``: the device's choice.
+        attention: ``"math"`` forces the unfused softmax path; ``"flash"`` or ``None``: the
+            device's fused kernels (see :func:`attention_kernel`).
         device: where to run; on CUDA the result also has the allocator's peak.
         seed: seeds the random weights and batch.
 
     Raises:
-        ValueError: no backbone, a bad depth, or blocks out of range at ``depth``.
-        ConfigError: the strategy's settings do not fit the backbone.
+        ValueError: no backbone, a bad depth, blocks out of range at ``depth``, or an
+            unknown attention kernel.
     """
     from tadapt.cli.experiment import build_model
     from tadapt.detection import BackboneFeatures
@@ -185,7 +191,7 @@ def measure_step(
             torch.tensor([0]),
             grid_stride_sec=1.0,
         )
-        for index in range(max(1, config.train.batch_size // config.train.grad_accum_steps))
+        for index in range(videos_per_pass(config))
     ]
     batch = collate_samples(samples, pad_multiple=backbone.chunk_frames).to(device)
     if fidelity is not None:
@@ -197,27 +203,26 @@ def measure_step(
             snippet_frames=snippet_frames(config, extractor.temporal_stride),
         )
     precision = resolve_precision(config.train.precision, device)
-    with attention_kernel(attention, device):
+    with attention_kernel(attention):
         return measure_training_step(model, batch, autocast=precision.autocast)
 
 
-def attention_kernel(
-    attention: Attention | None, device: torch.device
-) -> AbstractContextManager[object]:
-    """Restrict ``scaled_dot_product_attention`` to one kind of kernel (``None``: any)."""
+def attention_kernel(attention: Attention | None) -> AbstractContextManager[object]:
+    """The context that makes ``scaled_dot_product_attention`` run ``attention``'s kernels.
+
+    ``"math"`` restricts it to the unfused path; ``"flash"`` and ``None`` leave the device
+    its choice: its fused kernels wherever they apply (flash on the CPU; flash,
+    memory-efficient or cuDNN on CUDA, which keep the same tensors), the math path for the
+    calls none supports (the head's strided, masked attention).
+
+    Raises:
+        ValueError: an unknown kernel name.
+    """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    if attention is None:
-        return contextlib.nullcontext()
-    if attention == "math":
-        return sdpa_kernel(SDPBackend.MATH)
-    if attention != "flash":
+    if attention not in (None, "flash", "math"):
         raise ValueError(f"attention must be 'flash' or 'math', got {attention!r}")
-    # CUDA's memory-efficient kernel keeps the same tensors as its flash kernel
-    fused = [SDPBackend.FLASH_ATTENTION]
-    if device.type == "cuda":
-        fused.append(SDPBackend.EFFICIENT_ATTENTION)
-    return sdpa_kernel(fused)
+    return sdpa_kernel(SDPBackend.MATH) if attention == "math" else contextlib.nullcontext()
 
 
 def snippet_frames(config: ExperimentConfig, temporal_stride: int) -> int:

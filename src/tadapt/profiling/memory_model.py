@@ -25,6 +25,8 @@ here (torch 2.x ``scaled_dot_product_attention`` without mask or dropout).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ from tadapt.profiling.saved_tensors import count_saved_tensors
 from tadapt.profiling.step_memory import StepMemory
 
 if TYPE_CHECKING:
+    from tadapt.adapters import TuningStrategy
     from tadapt.config import ExperimentConfig
     from tadapt.engine import FidelityLevel
 
@@ -49,12 +52,14 @@ __all__ = [
     "Attention",
     "BackboneShape",
     "MemoryEstimate",
+    "backbone_shape",
     "predict_step_memory",
     "scale_measurement",
 ]
 
 F32 = 4  # bytes of fp32 parameters, gradients, moments and statistics
 _ADAMW_STATES = 2  # exp_avg and exp_avg_sq
+_LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,12 @@ class MemoryEstimate:
         optimizer_states: AdamW's two moments per trainable parameter.
         backbone_activations: what the backbone (adapters, side network's TIA branches) saves.
         head_activations: what the head (and LoSA's side network) saves, measured once.
+        recomputed_block: under activation checkpointing, what the backward pass of a
+            checkpointed block (or ``tia_side`` branch) holds while it runs: its saved
+            tensors, recomputed, for the largest such block; modelled, not measured (the
+            meter counts the forward pass).
+        ema: the model EMA's copy (``train.ema_decay`` set): the trainable parameters and
+            the buffers (frozen parameters are shared with the model, not copied).
         input_batch: the fp32 frames of the batch, held during the step.
         input_saved: whether the patch embedding saves those very frames (full fine-tuning
             in fp32), so that :attr:`activations` counts them.
@@ -120,6 +131,8 @@ class MemoryEstimate:
     optimizer_states: int
     backbone_activations: int
     head_activations: int
+    recomputed_block: int
+    ema: int
     input_batch: int
     input_saved: bool
     shape: TrainingShape
@@ -139,6 +152,8 @@ class MemoryEstimate:
             + self.optimizer_states
             + self.backbone_activations
             + self.head_activations
+            + self.recomputed_block
+            + self.ema
             + self.input_batch
         )
 
@@ -178,11 +193,7 @@ def predict_step_memory(
         ValueError: no backbone, or settings the strategy rejects.
     """
     from tadapt.adapters import get_strategy
-    from tadapt.adapters.ladder import default_ladder_taps
-    from tadapt.adapters.losa import default_losa_taps
     from tadapt.adapters.plain import bottleneck_width
-    from tadapt.backbones import Block, create_backbone
-    from tadapt.engine import resolve_precision
 
     if attention not in ("flash", "math"):
         raise ValueError(f"attention must be 'flash' or 'math', got {attention!r}")
@@ -190,21 +201,7 @@ def predict_step_memory(
     model = config.model
     spec = model.backbone
     assert spec is not None  # planning_config checked
-    # the shape alone, built on the meta device: no memory, no init
-    with torch.device("meta"):
-        backbone = create_backbone(spec.name, checkpoint=None, pretrained=False, **spec.overrides)
-    first = backbone.blocks[0]
-    assert isinstance(first, Block)
-    shape = BackboneShape(
-        embed_dim=backbone.embed_dim,
-        depth=backbone.depth,
-        num_heads=backbone.num_heads,
-        mlp_dim=first.mlp.fc1.out_features,
-        patch_size=backbone.patch_size,
-        tubelet_size=backbone.tubelet_size,
-        chunk_frames=backbone.chunk_frames,
-        in_chans=backbone.patch_embed.proj.in_channels,
-    )
+    shape = backbone_shape(config)
     stride = round(shape.tubelet_size / spec.temporal_scale)
     batch = training_shape(
         config,
@@ -213,36 +210,20 @@ def predict_step_memory(
         snippet_frames=snippet_frames(config, stride),
         fidelity=fidelity,
     )
-    policy = resolve_precision(config.train.precision, torch.device(device))
-    act = 4 if policy.dtype is None else 2  # bytes of a saved activation
-    math_fp32 = policy.device_type == "cpu"
+    device_type = torch.device(device).type
+    autocast = _autocast_dtype(config.train.precision, device_type)
+    act = F32 if autocast is None else 2  # bytes of a saved activation
+    math_fp32 = device_type == "cpu"
     strategy = get_strategy(model.strategy)
     adapter = model.adapter
     c = shape.embed_dim
-    blocks = _resolve(adapter.blocks, shape.depth)
+    blocks = _resolve(adapter.blocks, shape.depth, strategy)
     width = bottleneck_width(c, adapter.ratio)
 
-    trainable = 0  # backbone-side trainable parameters
-    adapter_params = 0
-    if model.strategy == "full":
-        trainable = shape.parameters()
-    elif model.strategy in ("adapter", "tia"):
-        per = _bottleneck_parameters(
-            c, width, adapter.kernel_size if model.strategy == "tia" else 0
-        )
-        adapter_params = trainable = per * len(blocks)
-    elif model.strategy == "lora":
-        lora = adapter.lora
-        per = sum(lora.rank * sum(_lora_dims(shape, t)) for t in dict.fromkeys(lora.targets))
-        adapter_params = trainable = per * len(blocks)
-    taps: list[int] = []
-    if model.strategy == "tia_side":
-        taps = default_ladder_taps(shape.depth) if adapter.blocks is None else blocks
-        adapter_params = trainable = _bottleneck_parameters(c, width, adapter.kernel_size) * len(
-            taps
-        )
-    elif model.strategy == "losa":
-        taps = default_losa_taps(shape.depth) if adapter.blocks is None else blocks
+    taps = _side_taps(model.strategy, model.adapter.blocks, blocks, shape.depth)
+    trainable = _backbone_trainable(config, shape, len(blocks), len(taps))
+    # every backbone-side parameter that is not the ViT's own: adapters, LoRA, the ladder
+    adapter_params = 0 if model.strategy == "full" else trainable
 
     rows = batch.batch_size * (batch.frames // shape.chunk_frames)  # B' = B * n
     tokens = (
@@ -250,7 +231,7 @@ def predict_step_memory(
         * (batch.height // shape.patch_size)
         * (batch.width // shape.patch_size)
     )  # N per chunk
-    backbone_saved = 0
+    backbone_saved = recomputed = 0
     input_saved = False
     frames_bytes = (
         F32 * batch.batch_size * shape.in_chans * batch.frames * batch.height * batch.width
@@ -268,14 +249,35 @@ def predict_step_memory(
             backbone_saved += _block_bytes(
                 shape, block, rows, tokens, act, width, attention, config, math_fp32
             )
-    elif model.strategy == "tia_side":
-        backbone_saved = len(taps) * _side_branch_bytes(
-            shape, rows, tokens, act, width, adapter.kernel_size, spec.grad_checkpointing
+        # the backward recomputes one checkpointed block at a time: its plain saved tensors
+        recomputed = max(
+            (
+                _block_bytes(
+                    shape,
+                    dataclasses.replace(block, checkpointed=False),
+                    rows,
+                    tokens,
+                    act,
+                    width,
+                    attention,
+                    config,
+                    math_fp32,
+                )
+                for block in plan
+                if block.checkpointed
+            ),
+            default=0,
         )
+    elif model.strategy == "tia_side":
+        branch = functools.partial(
+            _side_branch_bytes, shape, rows, tokens, act, width, adapter.kernel_size
+        )
+        backbone_saved = len(taps) * branch(spec.grad_checkpointing)
+        recomputed = branch(False) if spec.grad_checkpointing else 0
 
-    with attention_kernel(attention if attention == "math" else None, torch.device(device)):
+    with attention_kernel(attention):
         losa_taps = taps if model.strategy == "losa" else []
-        head = _measure_head(config, shape, batch, policy, losa_taps)
+        head = _measure_head(config, shape, batch, autocast is not None, losa_taps)
     weights = F32 * (shape.parameters() + adapter_params) + head.weights
     train_bytes = F32 * trainable + head.gradients
     return MemoryEstimate(
@@ -284,16 +286,122 @@ def predict_step_memory(
         optimizer_states=_ADAMW_STATES * train_bytes,
         backbone_activations=backbone_saved,
         head_activations=head.activations,
+        recomputed_block=recomputed,
+        ema=train_bytes + head.buffers if config.train.ema_decay is not None else 0,
         input_batch=frames_bytes,
         input_saved=input_saved,
         shape=batch,
     )
 
 
-def _resolve(blocks: tuple[int, ...] | None, depth: int) -> list[int]:
+def backbone_shape(config: ExperimentConfig) -> BackboneShape:
+    """The shape of ``model.backbone`` (its name and overrides), read off a meta-device model.
+
+    Raises:
+        ValueError: no backbone, or overrides the backbone rejects.
+    """
+    from tadapt.backbones import Block, create_backbone
+
+    spec = planning_config(config).model.backbone
+    assert spec is not None  # planning_config checked
+    with torch.device("meta"):  # no memory, no init
+        backbone = create_backbone(spec.name, checkpoint=None, pretrained=False, **spec.overrides)
+    first = backbone.blocks[0]
+    assert isinstance(first, Block)
+    return BackboneShape(
+        embed_dim=backbone.embed_dim,
+        depth=backbone.depth,
+        num_heads=backbone.num_heads,
+        mlp_dim=first.mlp.fc1.out_features,
+        patch_size=backbone.patch_size,
+        tubelet_size=backbone.tubelet_size,
+        chunk_frames=backbone.chunk_frames,
+        in_chans=backbone.patch_embed.proj.in_channels,
+    )
+
+
+def _autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on a device type (as the trainer resolves it).
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "fp16" or (precision == "amp" and device_type == "cuda"):
+        return torch.float16
+    if precision in ("bf16", "amp"):
+        return torch.bfloat16
+    raise ValueError(f"train.precision must be one of fp32, bf16, fp16, amp, got {precision!r}")
+
+
+def _resolve(blocks: tuple[int, ...] | None, depth: int, strategy: TuningStrategy) -> list[int]:
+    """``model.adapter.blocks`` as block indices, checked as :func:`apply_strategy` checks it.
+
+    Raises:
+        ValueError: an index out of range, or blocks for a strategy without adapters.
+    """
     if blocks is None:
         return list(range(depth))
-    return sorted({i + depth if i < 0 else i for i in blocks})
+    if strategy.adapter is None and strategy.inject is None and strategy.side is None:
+        raise ValueError(
+            f"model.adapter.blocks: strategy {strategy.name!r} inserts no adapters; leave "
+            "blocks unset"
+        )
+    resolved = sorted({i + depth if i < 0 else i for i in blocks})
+    if not resolved or any(not 0 <= i < depth for i in resolved):
+        raise ValueError(
+            f"model.adapter.blocks: {list(blocks)} are out of range for a backbone of depth "
+            f"{depth}; use indices in [-{depth}, {depth - 1}]"
+        )
+    return resolved
+
+
+def _side_taps(
+    strategy: str, given: tuple[int, ...] | None, blocks: list[int], depth: int
+) -> list[int]:
+    """The blocks a side strategy taps (its default when ``model.adapter.blocks`` is unset)."""
+    from tadapt.adapters.ladder import default_ladder_taps
+    from tadapt.adapters.losa import default_losa_taps
+
+    if strategy == "tia_side":
+        return default_ladder_taps(depth) if given is None else blocks
+    if strategy == "losa":
+        return default_losa_taps(depth) if given is None else blocks
+    return []
+
+
+def _backbone_trainable(
+    config: ExperimentConfig, shape: BackboneShape, blocks: int, taps: int
+) -> int:
+    """Trainable parameters on the backbone's side (the head's are measured with it).
+
+    Raises:
+        ValueError: an unknown LoRA target.
+    """
+    from tadapt.adapters.plain import bottleneck_width
+
+    model = config.model
+    adapter = model.adapter
+    width = bottleneck_width(shape.embed_dim, adapter.ratio)
+    if model.strategy == "full":
+        return shape.parameters()
+    if model.strategy == "adapter":
+        return _bottleneck_parameters(shape.embed_dim, width, 0) * blocks
+    if model.strategy == "tia":
+        return _bottleneck_parameters(shape.embed_dim, width, adapter.kernel_size) * blocks
+    if model.strategy == "tia_side":
+        return _bottleneck_parameters(shape.embed_dim, width, adapter.kernel_size) * taps
+    if model.strategy == "lora":
+        targets = list(dict.fromkeys(adapter.lora.targets))
+        unknown = [t for t in targets if t not in _LORA_TARGETS]
+        if unknown or not targets:
+            raise ValueError(
+                f"model.adapter.lora.targets: {unknown or targets} is not a non-empty list of "
+                f"{list(_LORA_TARGETS)}"
+            )
+        return sum(adapter.lora.rank * sum(_lora_dims(shape, t)) for t in targets) * blocks
+    return 0  # frozen; LoSA's side network is measured with the head
 
 
 def _bottleneck_parameters(dim: int, hidden: int, kernel: int) -> int:
@@ -494,6 +602,7 @@ def _side_branch_bytes(
 @dataclass(frozen=True)
 class _Head:
     weights: int
+    buffers: int
     gradients: int
     activations: int
 
@@ -502,21 +611,22 @@ def _measure_head(
     config: ExperimentConfig,
     shape: BackboneShape,
     batch: TrainingShape,
-    policy: object,
+    autocast: bool,
     losa_taps: list[int],
 ) -> _Head:
-    """The head (and LoSA's side network) measured once on random ``(B, C, T')`` features."""
-    import dataclasses
+    """The head (and LoSA's side network) measured once on random ``(B, C, T')`` features.
 
+    On the CPU whatever the device (the same dtype saves the same bytes on either), and
+    under bf16 for fp16 too: CPU autocast casts the same operations to either, and computes
+    bf16 fast. Only the forward pass runs: what it saves is the activations, and every head
+    parameter trains.
+    """
     from tadapt.cli.experiment import build_model
     from tadapt.engine import PrecisionPolicy
     from tadapt.structures import Segments, VideoSample, collate_samples
 
-    assert isinstance(policy, PrecisionPolicy)
-    # on the CPU whatever the device (the same dtype saves the same bytes on either), and
-    # fp16 as bf16: CPU autocast casts the same operations to either, and computes bf16 fast
-    dtype = torch.bfloat16 if policy.dtype is not None else None
-    policy = PrecisionPolicy(policy.name, "cpu", dtype, use_scaler=False)
+    dtype = torch.bfloat16 if autocast else None
+    policy = PrecisionPolicy("bf16" if autocast else "fp32", "cpu", dtype, use_scaler=False)
     spec = config.model.backbone
     assert spec is not None
     token_steps = batch.frames // shape.tubelet_size
@@ -539,11 +649,11 @@ def _measure_head(
         )
         for index in range(batch.batch_size)
     ]
-    # the forward pass alone: what it saves is the activations; every head parameter trains
     params, buffers = list(detector.parameters()), list(detector.buffers())
     with count_saved_tensors([*params, *buffers]) as counted, policy.autocast():
         detector(collate_samples(samples))
     weights = sum(t.nbytes for t in (*params, *buffers))
+    buffer_bytes = sum(t.nbytes for t in buffers)
     gradients = sum(p.nbytes for p in params if p.requires_grad)
     saved = counted.bytes
     if losa_taps:
@@ -575,7 +685,7 @@ def _measure_head(
         weights += side_bytes
         gradients += side_bytes
         saved += side_saved.bytes
-    return _Head(weights, gradients, saved)
+    return _Head(weights, buffer_bytes, gradients, saved)
 
 
 def scale_measurement(
