@@ -14,6 +14,7 @@ from tadapt.profiling import (
     BackboneShape,
     measure_step,
     predict_step_memory,
+    random_training_step,
     scale_measurement,
 )
 from tadapt.profiling.config_step import planning_config
@@ -246,3 +247,16 @@ def test_the_backward_recomputes_one_checkpointed_block(strategy: str) -> None:
     assert plain.recomputed_block == 0
     assert checkpointed.recomputed_block == plain.backbone_activations
     assert checkpointed.backbone_activations < plain.backbone_activations  # only the input
+
+
+def test_a_random_training_step_updates_only_what_trains() -> None:
+    step = random_training_step(_config("model.strategy=tia"))
+    before = {name: p.detach().clone() for name, p in step.model.named_parameters()}
+    step.run()
+    changed = {
+        name for name, p in step.model.named_parameters() if not torch.equal(before[name], p)
+    }
+    trainable = {name for name, p in step.model.named_parameters() if p.requires_grad}
+    assert changed <= trainable  # the frozen backbone never moves
+    assert any(".adapter." in name for name in changed)
+    assert all(p.grad is None for p in step.model.parameters())

@@ -162,10 +162,7 @@ def _measure(plan: object, depth: int | None, attention: str) -> None:
 
         level = next(lv for lv in _fidelity_levels(config) if str(lv) == plan.peak.level)
     kwargs = {"fidelity": level, "attention": attention, "device": device}
-    # "flash" is what the device picks by itself; forcing it would refuse the head's masked
-    # attention, which needs the unfused kernel
-    forced = None if attention == "flash" else attention
-    measured = measure_step(config, depth=depth, **{**kwargs, "attention": forced})  # type: ignore[arg-type]
+    measured = measure_step(config, depth=depth, **kwargs)  # type: ignore[arg-type]
     predicted = predict_step_memory(config, depth=depth, **kwargs)  # type: ignore[arg-type]
     blocks = "all blocks" if depth is None else f"{depth} block(s)"
     print(f"measured on {device} with {blocks} (random weights), against the prediction:")
@@ -186,7 +183,8 @@ def _measure(plan: object, depth: int | None, attention: str) -> None:
     if depth is not None:
         full = scale_measurement(measured, config, depth=depth, **kwargs)  # type: ignore[arg-type]
         whole = predict_step_memory(config, **kwargs)  # type: ignore[arg-type]
-        held = whole.total - whole.input_batch  # the parts a measured step adds up
+        # the parts the meter adds up (not the backward's recomputation, EMA, input frames)
+        held = whole.weights + whole.gradients + whole.optimizer_states + whole.activations
         print(
             f"  all blocks (the measured ones plus the model's): {_gib(full.total)} measured "
             f"against {_gib(held)} predicted (weights, gradients, states, saved activations)"

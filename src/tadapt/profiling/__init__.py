@@ -7,7 +7,13 @@ detector (random weights, optionally fewer blocks) and :func:`predict_step_memor
 it from the config alone (``docs/memory.md``).
 """
 
-from tadapt.profiling.config_step import Attention, TrainingShape, measure_step
+from tadapt.profiling.config_step import (
+    Attention,
+    RandomStep,
+    TrainingShape,
+    measure_step,
+    random_training_step,
+)
 from tadapt.profiling.memory_model import (
     BackboneShape,
     MemoryEstimate,
@@ -24,6 +30,7 @@ from tadapt.profiling.peak_memory import (
     reset_peak_rss,
     status_mib,
 )
+from tadapt.profiling.planner import LevelPeak, MemoryPlan, plan_memory
 from tadapt.profiling.saved_tensors import SavedTensorCounter, count_saved_tensors
 from tadapt.profiling.step_memory import StepMemory, measure_training_step
 
@@ -31,7 +38,10 @@ __all__ = [
     "MALLOC_ENV",
     "Attention",
     "BackboneShape",
+    "LevelPeak",
     "MemoryEstimate",
+    "MemoryPlan",
+    "RandomStep",
     "SavedTensorCounter",
     "StepMemory",
     "TrainingShape",
@@ -43,7 +53,9 @@ __all__ = [
     "measure_training_step",
     "memory_now",
     "peak_meter",
+    "plan_memory",
     "predict_step_memory",
+    "random_training_step",
     "reset_peak_rss",
     "scale_measurement",
     "status_mib",

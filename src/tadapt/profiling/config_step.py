@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -28,10 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attention",
+    "RandomStep",
     "TrainingShape",
     "attention_kernel",
     "measure_step",
     "planning_config",
+    "random_training_step",
     "snippet_frames",
     "training_shape",
     "videos_per_pass",
@@ -141,32 +144,59 @@ def training_shape(
     return TrainingShape(batch, padded, height, width, frames)
 
 
-def measure_step(
+@dataclass
+class RandomStep:
+    """A config's detector (random weights) and one random training batch for it.
+
+    Attributes:
+        model: the detector, in training mode, on the batch's device.
+        batch: the collated batch (at the LoFi level, if one was given).
+        autocast: the trainer's autocast context for ``train.precision`` on that device.
+        lr: ``optim.lr``, for :meth:`run`'s AdamW.
+        weight_decay: ``optim.weight_decay``, likewise.
+    """
+
+    model: torch.nn.Module
+    batch: object
+    autocast: Callable[[], AbstractContextManager[object]]
+    lr: float
+    weight_decay: float
+    _optimizer: torch.optim.Optimizer | None = None
+
+    def run(self) -> None:
+        """One training step: forward, backward, AdamW update, gradients cleared."""
+        from tadapt.engine import build_optimizer
+
+        if self._optimizer is None:
+            self._optimizer = build_optimizer(
+                self.model, lr=self.lr, weight_decay=self.weight_decay
+            )
+        with self.autocast():
+            loss = self.model(self.batch)["final_loss"]
+        loss.backward()
+        self._optimizer.step()
+        self._optimizer.zero_grad(set_to_none=True)
+
+
+def random_training_step(
     config: ExperimentConfig,
     *,
     depth: int | None = None,
     fidelity: FidelityLevel | None = None,
-    attention: Attention | None = None,
     device: torch.device | str = "cpu",
     seed: int = 0,
-) -> StepMemory:
-    """One training step of ``config``'s detector on a random batch, measured by part.
+) -> RandomStep:
+    """The detector ``tadapt train`` builds for ``config``, with random weights, and a batch.
 
     Args:
-        config: an end-to-end experiment (a preset loaded with :func:`tadapt.config.load_config`
-            and its overrides; resolving it first is not needed).
-        depth: backbone blocks to build instead of the config's (the per-block bytes stay
-            exact; side strategies' default taps follow the depth, explicit
-            ``model.adapter.blocks`` must exist at it).
-        fidelity: train at this LoFi level (``None``: full fidelity).
-        attention: ``"math"`` forces the unfused softmax path; ``"flash"`` or ``None``: the
-            device's fused kernels (see :func:`attention_kernel`).
-        device: where to run; on CUDA the result also has the allocator's peak.
+        config: an end-to-end experiment (loaded; resolving it first is not needed).
+        depth: backbone blocks to build instead of the config's (same width and tokens).
+        fidelity: reduce the batch to this LoFi level (``None``: full fidelity).
+        device: where the model and batch live.
         seed: seeds the random weights and batch.
 
     Raises:
-        ValueError: no backbone, a bad depth, blocks out of range at ``depth``, or an
-            unknown attention kernel.
+        ValueError: no backbone, a bad depth, or blocks out of range at ``depth``.
     """
     from tadapt.cli.experiment import build_model
     from tadapt.detection import BackboneFeatures
@@ -203,8 +233,40 @@ def measure_step(
             snippet_frames=snippet_frames(config, extractor.temporal_stride),
         )
     precision = resolve_precision(config.train.precision, device)
+    optim = config.optim
+    return RandomStep(model, batch, precision.autocast, optim.lr, optim.weight_decay)
+
+
+def measure_step(
+    config: ExperimentConfig,
+    *,
+    depth: int | None = None,
+    fidelity: FidelityLevel | None = None,
+    attention: Attention | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> StepMemory:
+    """One training step of ``config``'s detector on a random batch, measured by part.
+
+    Args:
+        config: an end-to-end experiment (a preset loaded with :func:`tadapt.config.load_config`
+            and its overrides; resolving it first is not needed).
+        depth: backbone blocks to build instead of the config's (the per-block bytes stay
+            exact; side strategies' default taps follow the depth, explicit
+            ``model.adapter.blocks`` must exist at it).
+        fidelity: train at this LoFi level (``None``: full fidelity).
+        attention: ``"math"`` forces the unfused softmax path; ``"flash"`` or ``None``: the
+            device's fused kernels (see :func:`attention_kernel`).
+        device: where to run; on CUDA the result also has the allocator's peak.
+        seed: seeds the random weights and batch.
+
+    Raises:
+        ValueError: no backbone, a bad depth, blocks out of range at ``depth``, or an
+            unknown attention kernel.
+    """
+    step = random_training_step(config, depth=depth, fidelity=fidelity, device=device, seed=seed)
     with attention_kernel(attention):
-        return measure_training_step(model, batch, autocast=precision.autocast)
+        return measure_training_step(step.model, step.batch, autocast=step.autocast)
 
 
 def attention_kernel(attention: Attention | None) -> AbstractContextManager[object]:

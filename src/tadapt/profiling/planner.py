@@ -35,7 +35,8 @@ class LevelPeak:
     Attributes:
         level: ``full``, or a LoFi level such as ``4x1`` (``r_t x r_s``).
         parts: bytes by part: ``weights``, ``gradients``, ``optimizer states``,
-            ``backbone activations``, ``head activations``, ``input batch``.
+            ``backbone activations``, ``head activations``, ``recomputed block (backward)``
+            (checkpointing), ``EMA copy``, ``input batch``.
         batch: ``(videos, frames, height, width)`` per forward pass (features mode:
             ``(videos, steps, channels, 0)``).
     """
@@ -146,6 +147,8 @@ def predict_parts(
             "optimizer states": estimate.optimizer_states,
             "backbone activations": estimate.backbone_activations,
             "head activations": estimate.head_activations,
+            "recomputed block (backward)": estimate.recomputed_block,
+            "EMA copy": estimate.ema,
             "input batch": estimate.input_batch,
         }
         batch = (shape.batch_size, shape.frames, shape.height, shape.width)
@@ -195,6 +198,8 @@ def _features_step(config: ExperimentConfig) -> LevelPeak:
         "optimizer states": memory.optimizer_states,
         "backbone activations": 0,
         "head activations": memory.activations,
+        "recomputed block (backward)": 0,
+        "EMA copy": _ema_bytes(detector) if config.train.ema_decay is not None else 0,
         "input batch": videos * channels * steps * 4,
     }
     return LevelPeak("full", parts, (videos, steps, channels, 0))
@@ -243,3 +248,12 @@ def plan_memory(
         candidate_changes(config, per_device), predict, budget.usable_bytes, limit=suggestions
     )
     return dataclasses.replace(plan, suggestions=tuple(fits))
+
+
+def _ema_bytes(detector: object) -> int:
+    """The model EMA's copy of a head-only detector: every parameter and buffer."""
+    from torch import nn
+
+    assert isinstance(detector, nn.Module)
+    tensors = [*detector.parameters(), *detector.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
