@@ -91,3 +91,17 @@ def test_the_strategies_order_by_saved_activations() -> None:
     }
     assert saved[("tia", True)] < saved[("tia", False)]
     assert saved[("frozen", False)] < saved[("tia", True)]
+
+
+def test_a_counted_forward_without_backward_frees_its_graph() -> None:
+    """The hooks must not tie saved outputs to their graph (a cycle gc cannot see)."""
+    import gc
+    import weakref
+
+    layer = nn.Linear(64, 64)
+    alive = weakref.ref(layer.weight)
+    with count_saved_tensors(layer.parameters()):
+        torch.exp(layer(torch.randn(8, 64)))  # exp saves its output; no backward follows
+    del layer
+    gc.collect()
+    assert alive() is None

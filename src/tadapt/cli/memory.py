@@ -8,9 +8,9 @@ and lists the nearest settings that do, as overrides to add. ``--measure`` runs 
 with random weights and prints predicted against measured (on a CPU, with ``--measure-depth``
 blocks, the other blocks added by the model).
 
-    tadapt memory adatad_thumos14_videomae_l_768x1_160 --gpu 24GB --gpus 2
-    tadapt memory adatad_thumos14_videomaev2_g_768x1_160 --gpu A100-80GB
-    tadapt memory tiny_synthetic_videos --measure
+* ``tadapt memory adatad_thumos14_videomae_l_768x1_160 --gpu 24GB --gpus 2``
+* ``tadapt memory adatad_thumos14_videomaev2_g_768x1_160 model.strategy=losa --gpu A100-80GB``
+* ``tadapt memory tiny_synthetic_videos --measure``
 """
 
 from __future__ import annotations

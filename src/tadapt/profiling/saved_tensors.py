@@ -42,13 +42,18 @@ class SavedTensorCounter:
         return sum(self.storages.values())
 
     def pack(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The pack hook: note the tensor's storage, keep the tensor as it is."""
+        """The pack hook: note the tensor's storage, keep its data.
+
+        It keeps a detached view, not the tensor: a saved output holding its own ``grad_fn``
+        would make a reference cycle through the graph that Python's collector cannot see,
+        so a forward pass that is never backpropagated would keep its graph forever.
+        """
         self.packed += 1
         storage = tensor.untyped_storage()
         address = storage.data_ptr()
         if address not in self.excluded:
             self.storages[address] = storage.nbytes()
-        return tensor
+        return tensor.detach()
 
 
 @contextlib.contextmanager
