@@ -121,14 +121,7 @@ def build_fidelity_transform(
                 "tubelet; use temporal_scale <= 1 or train.fidelity.temporal_drop=frames"
             )
     try:
-        schedule = FidelitySchedule.from_name(
-            spec.mode,
-            budget=spec.budget,
-            every=spec.every,
-            cycle_batches=spec.cycle_batches,
-            levels=spec.levels,
-            tolerance=spec.tolerance,
-        )
+        schedule = FidelitySchedule.from_config(spec)
         size = config.data.image_size
         transform = FidelityTransform(
             schedule,

@@ -103,14 +103,7 @@ def _fidelity_levels(config: ExperimentConfig) -> list[object | None]:
     if spec is None:
         return [None]
     try:
-        schedule = FidelitySchedule.from_name(
-            spec.mode,
-            budget=spec.budget,
-            every=spec.every,
-            cycle_batches=spec.cycle_batches,
-            levels=spec.levels,
-            tolerance=spec.tolerance,
-        )
+        schedule = FidelitySchedule.from_config(spec)
     except ValueError as err:
         raise ConfigError(f"train.fidelity: {err}") from None
     return list(schedule.levels)
