@@ -2,8 +2,8 @@
 
 For every tuning strategy, with and without activation checkpointing, in fp32 and bf16
 autocast, one training step of the ``tiny_synthetic_videos`` detector is measured with
-:func:`tadapt.profiling.measure_step` (random weights, the exact saved-tensor meter) and
-predicted with :func:`tadapt.profiling.predict_step_memory`; the table gives both and the
+:func:`tadapt.planning.measure_step` (random weights, the exact saved-tensor meter) and
+predicted with :func:`tadapt.planning.predict_step_memory`; the table gives both and the
 relative error of the prediction. Shapes: ``--backbone`` (default the ViT-S shape
 ``videomae_small_patch16``: 384 wide, 6 heads) at ``--depth`` blocks, one video of
 ``--frames`` frames at ``--size`` px, plus one LoFi level (``2x1``: half the frames) and the
@@ -20,7 +20,7 @@ import datetime
 
 from tadapt.config import load_config
 from tadapt.engine import FidelityLevel
-from tadapt.profiling import Attention, measure_step, predict_step_memory
+from tadapt.planning import Attention, measure_step, predict_step_memory
 
 STRATEGIES = ("frozen", "full", "adapter", "lora", "tia", "tia_side", "losa")
 MIB = 2**20

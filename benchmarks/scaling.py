@@ -1,7 +1,7 @@
 """Calibration and scaling of the memory planner (``tadapt memory``), measured in one run.
 
-1. **Calibration**: the analytical model (:func:`tadapt.profiling.predict_step_memory`)
-   against the exact meter (:func:`tadapt.profiling.measure_step`: the bytes autograd saves,
+1. **Calibration**: the analytical model (:func:`tadapt.planning.predict_step_memory`)
+   against the exact meter (:func:`tadapt.planning.measure_step`: the bytes autograd saves,
    counted with saved-tensor hooks) for ViT-S and ViT-B shapes with random weights, 64-512
    frames, 112 and 160 px, every strategy, with and without activation checkpointing. The
    backbone runs with ``--depth`` blocks (default 2: each block's bytes are exact and the
@@ -40,16 +40,14 @@ import torch
 
 from tadapt.config import ExperimentConfig, load_config
 from tadapt.engine import FidelityLevel
-from tadapt.profiling import (
-    cpu_model,
+from tadapt.planning import (
     measure_step,
-    peak_meter,
+    plan_memory,
     predict_step_memory,
     random_training_step,
     scale_measurement,
 )
-from tadapt.profiling.gpus import parse_gpu
-from tadapt.profiling.planner import plan_memory
+from tadapt.profiling import cpu_model, parse_gpu, peak_meter
 
 BASE = "adatad_thumos14_videomae_s_768x1_160"  # AdaTAD's THUMOS-14 recipe, its backbone replaced
 STRATEGIES = ("frozen", "full", "adapter", "lora", "tia", "tia_side", "losa")

@@ -8,7 +8,7 @@ import pytest
 
 from tadapt.cli.main import main
 from tadapt.config import list_presets, load_config
-from tadapt.profiling.config_step import measure_step
+from tadapt.planning.config_step import measure_step
 from tadapt.profiling.gpus import CUDA_CONTEXT_BYTES
 
 _MIB = 2**20

@@ -321,7 +321,8 @@ def test_nothing_below_the_cli_imports_the_config():
     offenders = []
     for path in package.rglob("*.py"):
         relative = path.relative_to(package).parts
-        if relative[0] in ("cli", "config"):
+        # planning works on configs as the CLI does (it builds the model `tadapt train` builds)
+        if relative[0] in ("cli", "config", "planning"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = []

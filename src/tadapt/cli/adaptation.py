@@ -15,6 +15,7 @@ from typing import Any
 from tadapt.adapters import apply_strategy, build_side_network, get_strategy
 from tadapt.backbones import VisionTransformer, create_backbone
 from tadapt.config import ConfigError, ExperimentConfig
+from tadapt.config.schema import FidelityConfig
 from tadapt.detection import BackboneFeatures, TemporalDetector
 from tadapt.engine import FidelitySchedule, FidelityTransform
 
@@ -22,6 +23,7 @@ __all__ = [
     "backbone_of",
     "build_backbone_features",
     "build_fidelity_transform",
+    "fidelity_schedule",
     "strategy_options",
 ]
 
@@ -121,7 +123,7 @@ def build_fidelity_transform(
                 "tubelet; use temporal_scale <= 1 or train.fidelity.temporal_drop=frames"
             )
     try:
-        schedule = FidelitySchedule.from_config(spec)
+        schedule = fidelity_schedule(spec)
         size = config.data.image_size
         transform = FidelityTransform(
             schedule,
@@ -146,3 +148,20 @@ def backbone_of(model: TemporalDetector) -> VisionTransformer | None:
     """The detector's backbone in frames mode, ``None`` on pre-extracted features."""
     extractor = model.feature_extractor
     return extractor.backbone if isinstance(extractor, BackboneFeatures) else None
+
+
+def fidelity_schedule(spec: FidelityConfig) -> FidelitySchedule:
+    """The LoFi schedule of a ``train.fidelity`` block.
+
+    Raises:
+        FidelityError: an invalid mode, budget or level (see
+            :meth:`~tadapt.engine.FidelitySchedule.from_name`).
+    """
+    return FidelitySchedule.from_name(
+        spec.mode,
+        budget=spec.budget,
+        every=spec.every,
+        cycle_batches=spec.cycle_batches,
+        levels=spec.levels,
+        tolerance=spec.tolerance,
+    )

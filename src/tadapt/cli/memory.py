@@ -85,7 +85,7 @@ def _gib(value: int) -> str:
 
 
 def _describe(plan: object) -> str:
-    from tadapt.profiling.planner import MemoryPlan
+    from tadapt.planning.planner import MemoryPlan
 
     assert isinstance(plan, MemoryPlan)
     config, peak = plan.config, plan.peak
@@ -107,7 +107,7 @@ def _describe(plan: object) -> str:
 
 
 def _print_plan(plan: object) -> None:
-    from tadapt.profiling.planner import MemoryPlan
+    from tadapt.planning.planner import MemoryPlan
 
     assert isinstance(plan, MemoryPlan)
     print(_describe(plan))
@@ -144,9 +144,9 @@ def _print_plan(plan: object) -> None:
 def _measure(plan: object, depth: int | None, attention: str) -> None:
     import torch
 
-    from tadapt.profiling.config_step import measure_step
-    from tadapt.profiling.memory_model import predict_step_memory, scale_measurement
-    from tadapt.profiling.planner import MemoryPlan
+    from tadapt.planning.config_step import measure_step
+    from tadapt.planning.memory_model import predict_step_memory, scale_measurement
+    from tadapt.planning.planner import MemoryPlan
 
     assert isinstance(plan, MemoryPlan)
     config = plan.config
@@ -158,7 +158,7 @@ def _measure(plan: object, depth: int | None, attention: str) -> None:
         depth = None if device.type == "cuda" else 2
     level = None
     if len(plan.levels) > 1:  # measure the largest LoFi level
-        from tadapt.profiling.planner import _fidelity_levels
+        from tadapt.planning.planner import _fidelity_levels
 
         level = next(lv for lv in _fidelity_levels(config) if str(lv) == plan.peak.level)
     kwargs = {"fidelity": level, "attention": attention, "device": device}
@@ -193,8 +193,8 @@ def _measure(plan: object, depth: int | None, attention: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt memory``."""
+    from tadapt.planning.planner import plan_memory
     from tadapt.profiling.gpus import parse_gpu
-    from tadapt.profiling.planner import plan_memory
 
     budget = parse_gpu(args.gpu, args.margin) if args.gpu is not None else None
     if args.measure_depth is not None and args.measure_depth < 1:

@@ -36,15 +36,12 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 
 from tadapt.structures import Segments, VideoBatch
-
-if TYPE_CHECKING:
-    from tadapt.config.schema import FidelityConfig
 
 __all__ = [
     "MODES",
@@ -260,22 +257,6 @@ class FidelitySchedule:
             cycle_batches=cycle_batches,
             levels=resolved,
             tolerance=tolerance,
-        )
-
-    @classmethod
-    def from_config(cls, spec: FidelityConfig) -> FidelitySchedule:
-        """The schedule of a ``train.fidelity`` block.
-
-        Raises:
-            FidelityError: see :meth:`from_name`.
-        """
-        return cls.from_name(
-            spec.mode,
-            budget=spec.budget,
-            every=spec.every,
-            cycle_batches=spec.cycle_batches,
-            levels=spec.levels,
-            tolerance=spec.tolerance,
         )
 
     def level_at(self, epoch: int, step: int) -> FidelityLevel:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from tadapt.config import load_config
-from tadapt.profiling.fit_search import Change, candidate_changes, find_fits
+from tadapt.planning.fit_search import Change, candidate_changes, find_fits
 from tadapt.profiling.gpus import CUDA_CONTEXT_BYTES, GIB, parse_gpu
 
 

@@ -1,11 +1,11 @@
 """Will it fit? The predicted training peak of a config on one device, against a GPU budget.
 
 :func:`plan_memory` loads a config (preset or YAML, with overrides), predicts the bytes of one
-training step on one device with :func:`~tadapt.profiling.predict_step_memory` (end to end) or
+training step on one device with :func:`~tadapt.planning.predict_step_memory` (end to end) or
 a measurement of the detector on random features (features mode, where the head is all that
 trains), takes the largest over LoFi's levels when the config trains at low fidelity, and, given
 a :class:`~tadapt.profiling.gpus.GpuBudget` the config misses, searches the nearest settings
-that fit (:mod:`tadapt.profiling.fit_search`). ``tadapt memory`` prints it.
+that fit (:mod:`tadapt.planning.fit_search`). ``tadapt memory`` prints it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tadapt.config import ConfigError, load_config
-from tadapt.profiling.fit_search import Fit, candidate_changes, find_fits
+from tadapt.planning.fit_search import Fit, candidate_changes, find_fits
 
 if TYPE_CHECKING:
     from tadapt.config import ExperimentConfig
+    from tadapt.planning.memory_model import Attention
     from tadapt.profiling.gpus import GpuBudget
-    from tadapt.profiling.memory_model import Attention
 
 __all__ = ["LevelPeak", "MemoryPlan", "plan_memory", "predict_parts"]
 
@@ -97,13 +97,13 @@ def _device_config(config: ExperimentConfig, gpus: int) -> ExperimentConfig:
 
 def _fidelity_levels(config: ExperimentConfig) -> list[object | None]:
     """LoFi's levels of ``config`` (``[None]``: full fidelity)."""
-    from tadapt.engine.fidelity import FidelitySchedule
+    from tadapt.cli.adaptation import fidelity_schedule
 
     spec = config.train.fidelity
     if spec is None:
         return [None]
     try:
-        schedule = FidelitySchedule.from_config(spec)
+        schedule = fidelity_schedule(spec)
     except ValueError as err:
         raise ConfigError(f"train.fidelity: {err}") from None
     return list(schedule.levels)
@@ -123,7 +123,7 @@ def predict_parts(
     """
     if config.model.backbone is None:
         return (_features_step(config),)
-    from tadapt.profiling.memory_model import predict_step_memory
+    from tadapt.planning.memory_model import predict_step_memory
 
     peaks = []
     for level in _fidelity_levels(config):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tadapt.profiling.config_step import (
+from tadapt.planning.config_step import (
     Attention,
     TrainingShape,
     attention_kernel,
@@ -187,7 +187,7 @@ def predict_step_memory(
         device: the device type decides ``amp`` (bf16 on CPU, fp16 on CUDA); nothing runs
             there but the head's one-off measurement.
         depth: predict for this many blocks instead of the config's (to compare with a
-            reduced-depth :func:`~tadapt.profiling.measure_step`).
+            reduced-depth :func:`~tadapt.planning.measure_step`).
 
     Raises:
         ValueError: no backbone, or settings the strategy rejects.
@@ -697,7 +697,7 @@ def scale_measurement(
     attention: Attention = "flash",
     device: torch.device | str = "cpu",
 ) -> StepMemory:
-    """A reduced-depth :func:`~tadapt.profiling.measure_step` brought to the config's depth.
+    """A reduced-depth :func:`~tadapt.planning.measure_step` brought to the config's depth.
 
     Each part grows by what the model predicts the missing blocks add (the difference of
     its predictions at the config's depth and at ``depth``), so the measured per-block bytes

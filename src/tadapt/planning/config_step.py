@@ -7,7 +7,7 @@ the training window in frames, the frame size, optionally at a LoFi level), and 
 forward and backward pass with :func:`~tadapt.profiling.measure_training_step` under the
 config's autocast. ``depth`` replaces the backbone's depth (same width, same tokens), so that a
 CPU can measure a ViT-L or ViT-g shape with a few blocks: the bytes of each block are exact,
-and :mod:`tadapt.profiling.memory_model` scales them to the full depth.
+and :mod:`tadapt.planning.memory_model` scales them to the full depth.
 """
 
 from __future__ import annotations
