@@ -241,7 +241,7 @@ def _best_time(
     return min(seconds)
 
 
-def peak_check(depth: int) -> list[dict[str, object]]:
+def peak_check(depth: int, strategies: Sequence[str] = STRATEGIES) -> list[dict[str, object]]:
     """The plan against the live-tensor peak of whole steps (forward, backward, AdamW).
 
     The profiler meter (:func:`tadapt.profiling.peak_meter` ``"profiler"``) gives the peak of
@@ -251,7 +251,7 @@ def peak_check(depth: int) -> list[dict[str, object]]:
     gradients in flight, temporaries of the forward, the backward and AdamW).
     """
     rows = []
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         for checkpointing in (True, False):
             config = experiment(SHAPES["ViT-S"], 128, 112, strategy, checkpointing)
             _progress(f"peak {strategy} {checkpointing}")
@@ -277,7 +277,7 @@ def _progress(text: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
 
 
-def paper_settings() -> list[tuple[str, str, list[str]]]:
+def paper_settings(suggestions: int = 3) -> list[tuple[str, str, list[str]]]:
     """Each AdaTAD ViT-g preset: its plan alone, then against a 24 GB and an 80 GB card."""
     lines = []
     for preset in (
@@ -288,7 +288,7 @@ def paper_settings() -> list[tuple[str, str, list[str]]]:
         fits = []
         for card in ("24GB", "A100-80GB"):
             budget = parse_gpu(card)
-            verdict = plan_memory(preset, gpus=2, budget=budget, suggestions=3)
+            verdict = plan_memory(preset, gpus=2, budget=budget, suggestions=suggestions)
             if verdict.fits:
                 fits.append(f"{card}: fits ({verdict.peak.total / _GIB:.1f} GiB)")
                 continue
@@ -494,20 +494,22 @@ def main() -> None:
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    peaked, suggestions = STRATEGIES, 3
     if args.quick:
         shapes, sizes, frames, depths = {"ViT-S": (64,)}, (112,), (64, 128), (4, 12)
-        measured_frames, timed, timed_depths = (64,), (64,), (1, 2)
+        measured_frames, timed, timed_depths = (64,), (64,), (1,)
+        peaked, suggestions, args.repeats = ("tia",), 1, 1
     else:
         shapes = {"ViT-S": (64, 128, 256, 512), "ViT-B": (64, 256)}
         sizes, frames = (112, 160), (64, 128, 256, 512, 768, 1024, 1536)
         depths, measured_frames = (4, 8, 12, 16, 24, 32, 40), (64, 128, 256)
         timed, timed_depths = (64, 256, 1024, 1536), (1, 2, 4, 8)
     calibration = list(calibrate(shapes, sizes, args.depth))
-    peaks = peak_check(args.depth)
+    peaks = peak_check(args.depth, peaked)
     by_frames, by_depth = memory_curves(frames, depths, measured_frames, args.depth)
     times = step_times(timed, args.depth, args.repeats)
     times_by_depth = depth_times(timed_depths, args.repeats)
-    papers = paper_settings()
+    papers = paper_settings(suggestions)
     out = args.out_dir
     write_csv(out / "scaling_calibration.csv", calibration)
     write_csv(out / "scaling_peak.csv", peaks)
