@@ -26,6 +26,7 @@ from tadapt.profiling.step_memory import StepMemory, measure_training_step
 if TYPE_CHECKING:
     from tadapt.config import ExperimentConfig
     from tadapt.engine import FidelityLevel
+    from tadapt.structures import VideoSample
 
 __all__ = [
     "Attention",
@@ -34,6 +35,7 @@ __all__ = [
     "attention_kernel",
     "measure_step",
     "planning_config",
+    "random_samples",
     "random_training_step",
     "snippet_frames",
     "training_shape",
@@ -201,7 +203,7 @@ def random_training_step(
     from tadapt.cli.experiment import build_model
     from tadapt.detection import BackboneFeatures
     from tadapt.engine import apply_fidelity, resolve_precision
-    from tadapt.structures import Segments, VideoSample, collate_samples
+    from tadapt.structures import collate_samples
 
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -212,17 +214,7 @@ def random_training_step(
     backbone = extractor.backbone
     frames = config.data.max_seq_len
     size = config.data.image_size
-    samples = [
-        VideoSample(
-            f"random_{index}",
-            torch.randn(3, frames, size, size),
-            torch.ones(frames, dtype=torch.bool),
-            Segments([[frames * 0.25, frames * 0.5]], unit="idx"),
-            torch.tensor([0]),
-            grid_stride_sec=1.0,
-        )
-        for index in range(videos_per_pass(config))
-    ]
+    samples = random_samples(videos_per_pass(config), (3, frames, size, size))
     batch = collate_samples(samples, pad_multiple=backbone.chunk_frames).to(device)
     if fidelity is not None:
         batch = apply_fidelity(
@@ -235,6 +227,27 @@ def random_training_step(
     precision = resolve_precision(config.train.precision, device)
     optim = config.optim
     return RandomStep(model, batch, precision.autocast, optim.lr, optim.weight_decay)
+
+
+def random_samples(count: int, shape: tuple[int, ...]) -> list[VideoSample]:
+    """``count`` samples of random inputs ``shape`` (``(C, T, ...)``), one action in each.
+
+    The action covers the second quarter of the ``T`` steps, so every loss term has a target.
+    """
+    from tadapt.structures import Segments, VideoSample
+
+    steps = shape[1]
+    return [
+        VideoSample(
+            f"random_{index}",
+            torch.randn(*shape),
+            torch.ones(steps, dtype=torch.bool),
+            Segments([[steps * 0.25, steps * 0.5]], unit="idx"),
+            torch.tensor([0]),
+            grid_stride_sec=1.0,
+        )
+        for index in range(count)
+    ]
 
 
 def measure_step(

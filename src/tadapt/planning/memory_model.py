@@ -37,6 +37,7 @@ from tadapt.planning.config_step import (
     TrainingShape,
     attention_kernel,
     planning_config,
+    random_samples,
     snippet_frames,
     training_shape,
 )
@@ -623,7 +624,7 @@ def _measure_head(
     """
     from tadapt.cli.experiment import build_model
     from tadapt.engine import PrecisionPolicy
-    from tadapt.structures import Segments, VideoSample, collate_samples
+    from tadapt.structures import collate_samples
 
     dtype = torch.bfloat16 if autocast else None
     policy = PrecisionPolicy("bf16" if autocast else "fp32", "cpu", dtype, use_scaler=False)
@@ -638,17 +639,7 @@ def _measure_head(
     )
     torch.manual_seed(0)
     detector = build_model(head_config).train()
-    samples = [
-        VideoSample(
-            f"random_{index}",
-            torch.randn(shape.embed_dim, steps),
-            torch.ones(steps, dtype=torch.bool),
-            Segments([[steps * 0.25, steps * 0.5]], unit="idx"),
-            torch.tensor([0]),
-            grid_stride_sec=1.0,
-        )
-        for index in range(batch.batch_size)
-    ]
+    samples = random_samples(batch.batch_size, (shape.embed_dim, steps))
     params, buffers = list(detector.parameters()), list(detector.buffers())
     with count_saved_tensors([*params, *buffers]) as counted, policy.autocast():
         detector(collate_samples(samples))

@@ -155,8 +155,9 @@ def _features_step(config: ExperimentConfig) -> LevelPeak:
 
     from tadapt.cli.experiment import build_model
     from tadapt.engine import resolve_precision
+    from tadapt.planning.config_step import random_samples
     from tadapt.profiling.step_memory import measure_training_step
-    from tadapt.structures import Segments, VideoSample, collate_samples
+    from tadapt.structures import collate_samples
 
     data, model = config.data, config.model
     # what resolving fills from the data: the class count only sizes the logits (K values
@@ -173,17 +174,7 @@ def _features_step(config: ExperimentConfig) -> LevelPeak:
     videos = config.train.batch_size // config.train.grad_accum_steps
     torch.manual_seed(0)
     detector = build_model(planned).train()
-    samples = [
-        VideoSample(
-            f"random_{index}",
-            torch.randn(channels, steps),
-            torch.ones(steps, dtype=torch.bool),
-            Segments([[steps * 0.25, steps * 0.5]], unit="idx"),
-            torch.tensor([0]),
-            grid_stride_sec=1.0,
-        )
-        for index in range(videos)
-    ]
+    samples = random_samples(videos, (channels, steps))
     memory = measure_training_step(detector, collate_samples(samples), autocast=policy.autocast)
     parts = {
         "weights": memory.weights,
