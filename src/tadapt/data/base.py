@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -136,10 +136,23 @@ class TADDataset(Dataset[VideoSample]):
     def _load(self, index: int, generator: torch.Generator) -> VideoSample:
         raise NotImplementedError
 
-    def _drop_missing(
-        self, found: dict[str, Path], missing: list[str], folder: Path, exts: str | Sequence[str]
+    def _locate_files(
+        self,
+        folder: Path,
+        files: Mapping[str, Path] | None,
+        exts: Sequence[str],
+        prefix: str,
     ) -> dict[str, Path]:
-        """Apply the error policy to files missing at construction; the usable videos."""
+        """The usable videos' files, the error policy applied to videos without one.
+
+        Files come from ``files`` when given, else from searching ``folder``.
+        """
+        videos = self.annotations.videos
+        if files is not None:
+            found = {vid: Path(files[vid]) for vid in videos if vid in files}
+            missing = [vid for vid in videos if vid not in files]
+        else:
+            found, missing = find_files(folder, videos, exts=exts, prefix=prefix)
         if missing:
             message = missing_message(missing, len(found) + len(missing), folder, exts)
             if self.on_error == "raise":

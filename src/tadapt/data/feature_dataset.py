@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from tadapt.data.base import DataError, OnError, TADDataset, find_files, wrap_error
+from tadapt.data.base import DataError, OnError, TADDataset, wrap_error
 from tadapt.data.feature_files import feature_length, read_feature_array
 from tadapt.data.sampling import (
     RandomTruncation,
@@ -121,14 +121,7 @@ class FeatureDataset(TADDataset):
                 "data.fps=... in the config (Python: FeatureDataset(fps=...))"
             )
         exts: Sequence[str] = (ext,)
-        if files is not None:
-            found = {vid: Path(files[vid]) for vid in annotations.videos if vid in files}
-            missing = [vid for vid in annotations.videos if vid not in files]
-        else:
-            found, missing = find_files(
-                self.feature_dir, annotations.videos, exts=exts, prefix=prefix
-            )
-        paths = self._drop_missing(found, missing, self.feature_dir, exts)
+        paths = self._locate_files(self.feature_dir, files, exts, prefix)
         rates = {v: float(fps or annotations.videos[v].fps or 0.0) for v in paths}
         if isinstance(sampling, SlidingWindows):
             self._items = self._windows(paths, rates, sampling)

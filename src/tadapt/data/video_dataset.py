@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from tadapt.data.base import DataError, OnError, TADDataset, find_files, wrap_error
+from tadapt.data.base import DataError, OnError, TADDataset, wrap_error
 from tadapt.data.sampling import (
     RandomTruncation,
     Resize,
@@ -182,14 +182,7 @@ class VideoDataset(TADDataset):
             VideoReader, short_side=short_side, cache=cache
         )
         self._probe: Callable[[Path], VideoMeta] = probe or probe_video
-        if files is not None:
-            found = {vid: Path(files[vid]) for vid in annotations.videos if vid in files}
-            missing = [vid for vid in annotations.videos if vid not in files]
-        else:
-            found, missing = find_files(
-                self.video_dir, annotations.videos, exts=exts, prefix=prefix
-            )
-        paths = self._drop_missing(found, missing, self.video_dir, exts)
+        paths = self._locate_files(self.video_dir, files, exts, prefix)
         if isinstance(sampling, SlidingWindows):
             self._items = self._windows(paths, sampling)
         else:
