@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from small_videos import SMALL_DATA
 from tadapt.adapters import (
     get_adapter_params,
     get_strategy,
@@ -31,15 +32,6 @@ from tadapt.structures import VideoBatch
 
 PRESET = "tiny_synthetic_videos"
 STRATEGIES = list_strategies()
-# a small set: 8 videos of 8 s, 6 for training; 32-frame windows of 32 px crops
-SMALL = [
-    "data.synthetic_videos.num_videos=8",
-    "data.synthetic_videos.duration_sec=8.0",
-    "data.image_size=32",
-    "data.resize_short_side=36",
-    "data.max_seq_len=32",
-    "train.progress=false",
-]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +42,7 @@ def video_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _overrides(cache: Path, strategy: str, *extra: str) -> list[str]:
     return [
-        *SMALL,
+        *SMALL_DATA,
         f"data.synthetic_videos.cache_dir={cache}",
         f"model.strategy={strategy}",
         *extra,
