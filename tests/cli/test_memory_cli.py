@@ -86,6 +86,10 @@ def test_measure_prints_predicted_against_measured(capsys: pytest.CaptureFixture
         (["--gpus", "0"], "--gpus: 0 is not a number of devices"),
         (["--measure", "--measure-depth", "0"], "--measure-depth: 0"),
         (["model.strategy=nonsense"], "nonsense"),
+        (["--margin", "2"], "--margin: 2.0 is not a fraction"),
+        (["data.max_seq_len=0"], "data.max_seq_len: must be >= 1, got 0"),
+        (["train.batch_size=0"], "train.batch_size: must be >= 1, got 0"),
+        (["data.image_size=8"], "data.image_size: must be >= 16, got 8"),
     ],
 )
 def test_bad_options_are_one_line(

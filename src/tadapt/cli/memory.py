@@ -194,8 +194,9 @@ def _measure(plan: object, depth: int | None, attention: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``tadapt memory``."""
     from tadapt.planning.planner import plan_memory
-    from tadapt.profiling.gpus import parse_gpu
+    from tadapt.profiling.gpus import check_margin, parse_gpu
 
+    check_margin(args.margin)  # also without --gpu: a bad value is never silently ignored
     budget = parse_gpu(args.gpu, args.margin) if args.gpu is not None else None
     if args.measure_depth is not None and args.measure_depth < 1:
         raise ValueError(f"--measure-depth: {args.measure_depth} is not a number of blocks")

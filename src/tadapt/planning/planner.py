@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LevelPeak", "MemoryPlan", "plan_memory", "predict_parts"]
 
+_PLAN_RUN_DIR = "tadapt-memory-plan"  # resolving names synthetic data's folder after a run's
 _I3D_CHANNELS = 2048  # data.feature_dim when neither the config nor a manifest gives it
 
 
@@ -80,8 +81,17 @@ class MemoryPlan:
         return None if self.budget is None else self.peak.total <= self.budget.usable_bytes
 
 
-def _device_config(config: ExperimentConfig, gpus: int) -> ExperimentConfig:
-    """``config`` with ``train.batch_size`` the share of one of ``gpus`` devices."""
+def _device_config(source: str, overrides: Sequence[str], gpus: int) -> ExperimentConfig:
+    """The config, checked as ``tadapt train`` checks it, with one device's batch share.
+
+    ``train.batch_size`` becomes its share on one of ``gpus`` devices.
+
+    Raises:
+        ConfigError: a value out of range or inconsistent (the message names the key), or a
+            batch that does not split over the devices.
+    """
+    config = load_config(source, overrides)
+    _check_values(config)
     train = config.train
     if gpus < 1:
         raise ValueError(f"--gpus: {gpus} is not a number of devices (>= 1)")
@@ -93,6 +103,22 @@ def _device_config(config: ExperimentConfig, gpus: int) -> ExperimentConfig:
         )
     share = dataclasses.replace(train, batch_size=train.batch_size // gpus)
     return dataclasses.replace(config, train=share)
+
+
+def _check_values(config: ExperimentConfig) -> None:
+    """Training's checks of the values (ranges, frames mode), the backbone weights aside.
+
+    A plan builds random weights, so ``model.backbone.checkpoint`` need not be set; nothing is
+    read or written (the run folder only names where synthetic data would go).
+    """
+    from tadapt.config.resolving import resolve
+
+    backbone = config.model.backbone
+    if backbone is not None:
+        unweighted = dataclasses.replace(backbone, pretrained=False, checkpoint=None)
+        model = dataclasses.replace(config.model, backbone=unweighted)
+        config = dataclasses.replace(config, model=model)
+    resolve(config, run_dir=_PLAN_RUN_DIR)
 
 
 def _fidelity_levels(config: ExperimentConfig) -> list[object | None]:
@@ -213,7 +239,7 @@ def plan_memory(
     Raises:
         ConfigError: the config or an override is invalid, or the batch does not split.
     """
-    config = _device_config(load_config(source, overrides), gpus)
+    config = _device_config(source, overrides, gpus)
     levels = predict_parts(config, attention=attention, device=device)
     plan = MemoryPlan(config, gpus, levels, budget, ())
     if budget is None or plan.fits:
@@ -221,7 +247,7 @@ def plan_memory(
 
     def predict(extra: Sequence[str]) -> int | None:
         try:
-            changed = _device_config(load_config(source, [*overrides, *extra]), gpus)
+            changed = _device_config(source, [*overrides, *extra], gpus)
             peaks = predict_parts(changed, attention=attention, device=device)
         except ValueError:  # ConfigError, FidelityError: the change does not apply here
             return None

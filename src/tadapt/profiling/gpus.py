@@ -22,6 +22,7 @@ __all__ = [
     "GIB",
     "KNOWN_GPUS",
     "GpuBudget",
+    "check_margin",
     "parse_gpu",
 ]
 
@@ -71,14 +72,19 @@ class GpuBudget:
         return int((self.total_bytes - CUDA_CONTEXT_BYTES) * (1.0 - self.margin))
 
 
+def check_margin(margin: float) -> None:
+    """Refuse an allocator margin that is not a fraction in ``[0, 1)``."""
+    if not 0.0 <= margin < 1.0:
+        raise ValueError(f"--margin: {margin} is not a fraction in [0, 1)")
+
+
 def parse_gpu(text: str, margin: float = ALLOCATOR_MARGIN) -> GpuBudget:
     """A budget from a card name (``A100-80GB``, ``h100``) or a size (``24GB``, ``24``).
 
     Raises:
         ValueError: neither a known card nor a size; the message lists the known cards.
     """
-    if not 0.0 <= margin < 1.0:
-        raise ValueError(f"--margin: {margin} is not a fraction in [0, 1)")
+    check_margin(margin)
     key = text.strip().upper().replace(" ", "").replace("_", "-")
     aliases = {"H100": "H100-80GB", "A100": "A100-80GB", "V100": "V100-32GB"}
     key = aliases.get(key, key)
