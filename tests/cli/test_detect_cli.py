@@ -164,7 +164,7 @@ def test_detect_on_videos_agrees_with_tadapt_test(video_run, tested, tmp_path, c
 
 def test_api_restores_an_adapter_only_checkpoint(video_run, tested, monkeypatch):
     # a video is read alone: its folder (maybe a large one) is not searched
-    monkeypatch.setattr("tadapt.data.video_dataset.find_files", None)
+    monkeypatch.setattr("tadapt.data.base.find_files", None)
     expected = _results(tested / "predictions.json")
     vid = next(iter(expected))
     detector = tadapt.Detector.from_checkpoint(video_run / "checkpoints" / "adapters.pt")
