@@ -292,6 +292,19 @@ def test_synthetic_video_appearance_defaults_are_the_generators():
         assert getattr(SyntheticVideoDataConfig(), name) == getattr(SyntheticConfig(), name)
 
 
+def test_a_flip_that_would_relabel_a_direction_is_refused(tmp_path):
+    # a flipped move_right window looks like move_left but kept its label: wrong targets
+    with pytest.raises(
+        ConfigError,
+        match=r"data\.flip_prob=0\.5: a horizontal flip turns move_right into move_left, "
+        r"move_left into move_right, rotate_cw into rotate_ccw, rotate_ccw into rotate_cw",
+    ):
+        resolve(load_config("tiny_synthetic_videos", ["data.flip_prob=0.5"]), run_dir=tmp_path)
+    only_up = ["data.flip_prob=0.5", "data.synthetic_videos.classes=[grow,move_up]"]
+    flipped = resolve(load_config("tiny_synthetic_videos", only_up), run_dir=tmp_path)
+    assert flipped.data.flip_prob == 0.5  # grow and move_up look the same mirrored
+
+
 def test_a_fidelity_block_without_its_mode_is_refused():
     # a partial block used to take mode's default (cyclic) and train every run at low fidelity
     with pytest.raises(

@@ -25,6 +25,7 @@ from tadapt.config.schema import (
     SyntheticVideoDataConfig,
 )
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
+from tadapt.data.synthetic_render import MIRRORED_CLASSES, MOTION_CLASSES
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 from tadapt.io.feature_manifest import MANIFEST_FILE, FeatureManifest
 
@@ -108,6 +109,7 @@ def resolve(
             synthetic_videos=dataclasses.replace(videos, cache_dir=cache),
             **_synthetic_files(data, "synthetic_videos", cache),
         )
+        _check_flip_keeps_labels(data.flip_prob, videos)
     classes = model.num_classes
     if data.class_agnostic:
         if classes not in (None, 1):
@@ -240,6 +242,19 @@ def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoData
             f"{default} (it follows from classes) or set it to {count}"
         )
     return dataclasses.replace(videos, num_classes=count)
+
+
+def _check_flip_keeps_labels(flip_prob: float, videos: SyntheticVideoDataConfig) -> None:
+    """Refuse horizontal flips when they would relabel a direction (move_right -> move_left)."""
+    names = videos.classes or MOTION_CLASSES[: videos.num_classes]
+    mirrored = [name for name in names if name in MIRRORED_CLASSES]
+    if flip_prob > 0 and mirrored:
+        pairs = ", ".join(f"{name} into {MIRRORED_CLASSES[name]}" for name in mirrored)
+        raise ConfigError(
+            f"data.flip_prob={flip_prob:g}: a horizontal flip turns {pairs}, so flipped "
+            "training windows would carry the wrong label; set data.flip_prob=0 for these "
+            "synthetic classes"
+        )
 
 
 def _cache_dir(

@@ -168,7 +168,9 @@ class DataConfig:
         image_size: frames mode: crop side fed to the backbone (AdaTAD: 160 or 224).
         resize_short_side: frames mode, training: short side before the random resized crop
             (``None``: ``image_size * 182 / 160``, AdaTAD's 182 for 160 px, 256 for 224 px).
-        flip_prob: frames mode, training: horizontal flip probability.
+        flip_prob: frames mode, training: horizontal flip probability. Set 0 when a class
+            has a left-right direction (a flip would relabel it); refused for the
+            synthetic classes move_right / move_left / rotate_cw / rotate_ccw.
         color_jitter: frames mode, training: mmaction colour jitter (AdaTAD uses it).
         color_jitter_hue: its hue range (AdaTAD, mmaction's default: 0.1; 0: no hue change).
         rand_augment: frames mode, training: RandAugment after the flip (AdaTAD: mmaction's

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "MIRRORED_CLASSES",
     "MOTION_CLASSES",
     "SHAPES",
     "TEXTURES",
@@ -71,6 +72,14 @@ move_up         constant velocity upwards                           speed, px/s
 move_down       constant velocity downwards                         speed, px/s
 ==============  ==================================================  =====================
 """
+
+MIRRORED_CLASSES: dict[str, str] = {
+    "move_right": "move_left",
+    "move_left": "move_right",
+    "rotate_cw": "rotate_ccw",
+    "rotate_ccw": "rotate_cw",
+}
+"""What a horizontal flip turns each direction-sensitive class into (the others keep theirs)."""
 
 SHAPES: tuple[str, ...] = (
     "circle",
