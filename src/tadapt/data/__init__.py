@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         ensure_synthetic_dataset,
         generate_synthetic_dataset,
     )
+    from tadapt.data.synthetic_render import MIRRORED_CLASSES
     from tadapt.data.transforms import (
         IMAGENET_MEAN,
         IMAGENET_STD,
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MIRRORED_CLASSES",
     "MOTION_CLASSES",
     "RAND_AUGMENT_OPS",
     "CenterCrop",
@@ -153,6 +155,7 @@ __getattr__ = lazy_attributes(
         "FrameSource": "tadapt.data.video_dataset",
         "IMAGENET_MEAN": "tadapt.data.transforms",
         "IMAGENET_STD": "tadapt.data.transforms",
+        "MIRRORED_CLASSES": "tadapt.data.synthetic_render",
         "MOTION_CLASSES": "tadapt.data.synthetic",
         "Normalize": "tadapt.data.transforms",
         "OnError": "tadapt.data.base",
