@@ -25,7 +25,8 @@ from tadapt.config.schema import (
     SyntheticVideoDataConfig,
 )
 from tadapt.data.rand_augment import RAND_AUGMENT_OPS
-from tadapt.data.synthetic_render import MIRRORED_CLASSES, MOTION_CLASSES
+from tadapt.data.synthetic_plan import motion_class_names
+from tadapt.data.synthetic_render import MIRRORED_CLASSES
 from tadapt.evaluation import TIOU_PRESETS, tiou_thresholds_for
 from tadapt.io.feature_manifest import MANIFEST_FILE, FeatureManifest
 
@@ -246,7 +247,7 @@ def _named_video_classes(videos: SyntheticVideoDataConfig) -> SyntheticVideoData
 
 def _check_flip_keeps_labels(flip_prob: float, videos: SyntheticVideoDataConfig) -> None:
     """Refuse horizontal flips when they would relabel a direction (move_right -> move_left)."""
-    names = videos.classes or MOTION_CLASSES[: videos.num_classes]
+    names = motion_class_names(videos.num_classes, videos.classes)
     mirrored = [name for name in names if name in MIRRORED_CLASSES]
     if flip_prob > 0 and mirrored:
         pairs = ", ".join(f"{name} into {MIRRORED_CLASSES[name]}" for name in mirrored)

@@ -34,7 +34,7 @@ from tadapt.data.synthetic_render import (
     SyntheticVideoSpec,
 )
 
-__all__ = ["X264_PRESETS", "SyntheticConfig", "plan_dataset"]
+__all__ = ["X264_PRESETS", "SyntheticConfig", "motion_class_names", "plan_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,11 @@ _NOISE_STD = (3.0, 8.0)  # SyntheticConfig.noise_std
 _DETAIL = (10.0, 30.0)  # SyntheticConfig.background_detail
 _FLICKER = (0.0, 0.08)
 _FLICKER_PERIOD_SEC = (6.0, 20.0)
+
+
+def motion_class_names(num_classes: int, classes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """A dataset's class names: ``classes`` when named, else ``MOTION_CLASSES[:num_classes]``."""
+    return classes if classes is not None else MOTION_CLASSES[:num_classes]
 
 
 @dataclass(frozen=True)
@@ -227,7 +232,7 @@ class SyntheticConfig:
     @property
     def class_names(self) -> tuple[str, ...]:
         """``classes``, else ``MOTION_CLASSES[:num_classes]``; label ``i`` is ``class_names[i]``."""
-        return self.classes if self.classes is not None else MOTION_CLASSES[: self.num_classes]
+        return motion_class_names(self.num_classes, self.classes)
 
 
 # --------------------------------------------------------------------------- planning
