@@ -321,3 +321,12 @@ def test_a_backbone_without_weights_points_to_where_they_come_from(tmp_path, cap
     err = _one_line_error(capsys.readouterr().err, "train")
     assert err.startswith("tadapt train: error: model.backbone.checkpoint: set it")
     assert err.endswith("where to download weights: docs/backbones.md\n")
+
+
+def test_a_flip_that_relabels_a_direction_stops_train_in_one_line(tmp_path, capsys):
+    argv = ["train", "tiny_synthetic_videos", "data.flip_prob=0.5", "--out-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = _one_line_error(capsys.readouterr().err, "train")
+    assert err.startswith("tadapt train: error: data.flip_prob=0.5: a horizontal flip turns ")
+    assert err.endswith("set data.flip_prob=0 for these synthetic classes\n")
+    assert not (tmp_path / "synthetic_videos").exists()  # refused before rendering anything
