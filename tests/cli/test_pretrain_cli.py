@@ -48,6 +48,19 @@ def test_pretrain_then_finetune_from_the_command_line(tmp_path, capsys):
     assert not torch.equal(mae.blocks[0].mlp.fc1.weight, backbone.blocks[0].mlp.fc1.weight)
 
 
+def test_finetune_head_and_label_smoothing_reach_the_config():
+    from tadapt.cli.main import build_parser
+    from tadapt.cli.pretrain import finetune_config_from_args
+
+    argv = ["pretrain", "v", "--out", "o", "--finetune-classes", "gt.json"]
+    args = build_parser("pretrain").parse_args([*argv, "--finetune-head", "linear"])
+    config = finetune_config_from_args(args)
+    assert (config.head, config.label_smoothing) == ("linear", 0.1)
+    args = build_parser("pretrain").parse_args([*argv, "--finetune-label-smoothing", "0"])
+    config = finetune_config_from_args(args)
+    assert (config.head, config.label_smoothing) == ("videomae", 0.0)
+
+
 def test_pretrain_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["pretrain", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "no such video file, folder or .txt list" in capsys.readouterr().err

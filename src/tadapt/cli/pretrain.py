@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tadapt.pretraining.config import FinetuneConfig, PretrainConfig
+from tadapt.pretraining.config import FINETUNE_HEADS, FinetuneConfig, PretrainConfig
 
 __all__ = ["add_parser", "config_from_args", "finetune_config_from_args", "run"]
 
@@ -88,6 +88,13 @@ def add_parser(
     ft.add_argument("--finetune-batch-size", type=int, default=_FT_DEFAULTS.batch_size)
     ft.add_argument("--finetune-lr", type=float, default=_FT_DEFAULTS.base_lr, help="per 256 clips")
     ft.add_argument(
+        "--finetune-head",
+        default=_FT_DEFAULTS.head,
+        choices=FINETUNE_HEADS,
+        help="videomae: fc_norm + linear head scaled by 0.001; linear: a plain linear head",
+    )
+    ft.add_argument("--finetune-label-smoothing", type=float, default=_FT_DEFAULTS.label_smoothing)
+    ft.add_argument(
         "--finetune-drop-path",
         type=float,
         default=_FT_DEFAULTS.drop_path,
@@ -142,6 +149,8 @@ def finetune_config_from_args(args: argparse.Namespace) -> FinetuneConfig:
         warmup_epochs=args.finetune_warmup_epochs,
         batch_size=args.finetune_batch_size,
         base_lr=args.finetune_lr,
+        label_smoothing=args.finetune_label_smoothing,
+        head=args.finetune_head,
         drop_path=args.finetune_drop_path,
         seed=args.seed,
     )

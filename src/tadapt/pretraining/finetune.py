@@ -4,10 +4,11 @@ The released checkpoints AdaTAD starts from were pretrained as VideoMAEs *and th
 on Kinetics classification (VideoMAE ``run_class_finetuning.py``). :func:`finetune_classifier`
 is that second stage at small scale: every annotated segment of one subset of an annotation
 file is a trimmed clip with its class; a :class:`ClipClassifier` (the backbone, mean pooling
-over all tokens, ``fc_norm``, a linear ``head``) learns to classify random clips of them. The
-weights are saved as ``{"model": state}`` with VideoMAE's fine-tuned names (``patch_embed.*``,
-``blocks.*``, ``fc_norm.*``, ``head.*``), which :func:`tadapt.backbones.load_pretrained` reads
-like a released fine-tuned checkpoint (dropping ``fc_norm`` and ``head``).
+over all tokens, VideoMAE's ``fc_norm`` and linear ``head``, or a plain linear ``head``) learns
+to classify random clips of them. The weights are saved as ``{"model": state}`` with VideoMAE's
+fine-tuned names (``patch_embed.*``, ``blocks.*``, ``fc_norm.*`` when there is one,
+``head.*``), which :func:`tadapt.backbones.load_pretrained` reads like a released fine-tuned
+checkpoint (dropping ``fc_norm`` and ``head``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tadapt.engine.schedulers import WarmupCosineLR
 from tadapt.engine.seed import seed_everything
 from tadapt.io import atomic_path, load_annotations
 from tadapt.io.video import VideoReader, probe_video, uniform_indices
-from tadapt.pretraining.config import FinetuneConfig
+from tadapt.pretraining.config import FINETUNE_HEADS, FinetuneConfig
 from tadapt.pretraining.loop import weight_decay_groups
 
 __all__ = ["ClipClassifier", "FinetuneResult", "TrimmedClips", "finetune_classifier"]
@@ -139,25 +140,32 @@ def trimmed_segments(
 
 
 class ClipClassifier(nn.Module):
-    """Backbone, mean over all tokens, ``fc_norm``, dropout, linear ``head`` (VideoMAE's).
+    """Backbone, mean over all tokens, then VideoMAE's head (``fc_norm``, linear) or a linear one.
 
     Args:
         backbone: the pretrained :class:`VisionTransformer` (trained in place).
         num_classes: classes of the head.
-        head_init_scale: the head's initial weights are scaled by this (VideoMAE: 0.001).
+        head: ``"videomae"``: ``fc_norm`` and a linear ``head`` whose truncated-normal initial
+            weights are scaled by 0.001, as VideoMAE's fine-tuning; ``"linear"``: a linear
+            ``head`` at PyTorch's default initialisation (:class:`FinetuneConfig`).
     """
 
-    def __init__(
-        self, backbone: VisionTransformer, num_classes: int, head_init_scale: float = 1e-3
-    ):
+    def __init__(self, backbone: VisionTransformer, num_classes: int, head: str = "videomae"):
         super().__init__()
+        if head not in FINETUNE_HEADS:
+            raise ValueError(f"head must be one of {', '.join(FINETUNE_HEADS)}, got {head!r}")
         self.backbone = backbone
-        self.fc_norm = nn.LayerNorm(backbone.embed_dim, eps=backbone.norm_eps)
+        self.fc_norm: nn.Module = (
+            nn.LayerNorm(backbone.embed_dim, eps=backbone.norm_eps)
+            if head == "videomae"
+            else nn.Identity()
+        )
         self.head = nn.Linear(backbone.embed_dim, num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-        with torch.no_grad():
-            self.head.weight.mul_(head_init_scale)
+        if head == "videomae":
+            nn.init.trunc_normal_(self.head.weight, std=0.02)
+            nn.init.zeros_(self.head.bias)
+            with torch.no_grad():
+                self.head.weight.mul_(1e-3)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, T, H, W)`` clips -> ``(B, K)`` logits."""
@@ -178,7 +186,8 @@ class FinetuneResult:
     """What :func:`finetune_classifier` produced.
 
     Attributes:
-        checkpoint: ``finetuned.pth``, ``{"model": state}`` in VideoMAE's fine-tuned layout.
+        checkpoint: ``finetuned.pth``, ``{"model": state, "class_names": [...]}`` in
+            VideoMAE's fine-tuned layout.
         train_accuracy: training-clip accuracy of every epoch.
         eval_accuracy: held-out accuracy of every epoch (empty without ``eval_split``).
         seconds: wall time.
@@ -258,7 +267,7 @@ def finetune_classifier(
     for index, block in enumerate(backbone.blocks):  # stochastic depth, linear over depth
         rate = config.drop_path * index / last
         block.drop_path = DropPath(rate) if rate > 0 else nn.Identity()
-    model = ClipClassifier(backbone, len(class_names)).to(dev)
+    model = ClipClassifier(backbone, len(class_names), head=config.head).to(dev)
     lr = config.base_lr * config.batch_size / 256
     optimizer = torch.optim.AdamW(weight_decay_groups(model, config.weight_decay), lr=lr)
     steps_per_epoch = len(train_set) // config.batch_size
