@@ -493,7 +493,7 @@ _SYNTH = PretrainedCfg(
     img_size=64,
     license="Apache-2.0",
     bundled_file="videomae_tiny_patch16_synth.pth",
-    bundled_sha256="4bca72a315f6ea0b0a9db7f13b351cac1677ea46c056830bd7fda3aacb4e08e1",
+    bundled_sha256="6973b1b97f38d74a4094ab02458d75c61721e5c7eabdbba4147899ffcf166164",
 )
 
 
