@@ -71,6 +71,11 @@ LOFI = (
     # at 64 px the paper's ST level rounds to 8x fewer tokens and is refused: S and T only
     "train.fidelity.levels=1x2,4x1",
 )
+# AdaTAD's full fine-tuning trains the backbone at a tenth of the detector's rate (OpenTAD
+# configs/adatad/thumos/e2e_thumos_videomae_s_768x1_160_fullft.py: backbone 1e-5, detector
+# 1e-4); the rows that train every backbone weight (full, lofi) do the same. The adapter rows
+# train their adapters at the detector's rate (AdaTAD's ViT-B/L/H configs; ViT-S uses twice it).
+FULL_BACKBONE_LR_RATIO = 0.1
 # --quick shrinks the preset's data and schedule, and only these (every row stays)
 QUICK = (
     "data.synthetic_videos.num_videos=10",  # 5 train, 5 test
@@ -91,6 +96,7 @@ class Run:
         seed: ``train.seed``.
         preset: the preset name or YAML file.
         overrides: the overrides shared by every run (the row's and the seed's come on top).
+        lr: the detector's learning rate (``optim.lr`` after the shared overrides).
         run_dir: the run folder; ``spec.json``, ``result.json`` and ``log.txt`` go there too.
         threads: torch threads in the run's process.
     """
@@ -99,13 +105,25 @@ class Run:
     seed: int
     preset: str
     overrides: tuple[str, ...]
+    lr: float
     run_dir: str
     threads: int
 
     def all_overrides(self) -> list[str]:
-        """The shared overrides, then the row's and the seed's."""
-        row = list(LOFI) if self.row == "lofi" else [f"model.strategy={self.row}"]
-        return [*self.overrides, *row, f"train.seed={self.seed}"]
+        """The shared overrides, then the row's (:func:`row_overrides`) and the seed's."""
+        return [*self.overrides, *row_overrides(self.row, self.lr), f"train.seed={self.seed}"]
+
+
+def row_overrides(row: str, lr: float) -> list[str]:
+    """A row's overrides: its strategy (LoFi's cycle), and the backbone's rate for full and lofi.
+
+    ``full`` and ``lofi`` train every backbone weight, at ``lr * FULL_BACKBONE_LR_RATIO``.
+    """
+    overrides = list(LOFI) if row == "lofi" else [f"model.strategy={row}"]
+    if row in ("full", "lofi"):
+        backbone_lr = lr * FULL_BACKBONE_LR_RATIO
+        overrides.append(f"optim.module_lrs.feature_extractor.backbone={backbone_lr:g}")
+    return overrides
 
 
 def _trainable(config: ExperimentConfig) -> int:
@@ -231,6 +249,8 @@ def describe(
         f"- seeds (`train.seed`): {', '.join(map(str, range(args.seeds)))}",
         "- memory: peak over each run (training and evaluation) in a fresh process, "
         "tadapt.profiling.peak_meter; wall time: training and evaluation per run",
+        f"- full and lofi: the backbone at {FULL_BACKBONE_LR_RATIO:g} x lr "
+        f"(`{row_overrides('full', config.optim.lr)[-1]}`), as AdaTAD's full fine-tuning",
     ] + [f"- lofi: `tadapt lofi` with `{' '.join(LOFI)}` (the new head's mAP)"] * lofi
 
 
@@ -302,7 +322,13 @@ def main() -> None:
         order = [r for r in ROWS if r in args.strategies]
         runs = [
             Run(
-                row, seed, args.preset, tuple(shared), str(work / "runs" / f"{row}_{seed}"), threads
+                row,
+                seed,
+                args.preset,
+                tuple(shared),
+                config.optim.lr,
+                str(work / "runs" / f"{row}_{seed}"),
+                threads,
             )
             for row in order
             for seed in range(args.seeds)

@@ -119,6 +119,24 @@ def test_report_reduces_seeds_to_mean_std_max(tmp_path: Path) -> None:
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_rows_that_train_every_backbone_weight_train_it_at_a_tenth_of_the_rate() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from mini_repro import row_overrides
+        from tadapt.config import load_config
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    backbone_lr = "optim.module_lrs.feature_extractor.backbone=0.0002"
+    assert row_overrides("full", 2e-3) == ["model.strategy=full", backbone_lr]
+    assert row_overrides("lofi", 2e-3)[-1] == backbone_lr
+    assert row_overrides("lofi", 2e-3)[0] == "model.strategy=full"
+    for row in ("frozen", "adapter", "tia", "losa"):  # the detector's rate everywhere
+        assert row_overrides(row, 2e-3) == [f"model.strategy={row}"]
+    config = load_config("mini_repro_synthetic", row_overrides("full", 2e-3))
+    assert config.optim.module_lrs == {"feature_extractor.backbone": 2e-4}
+    assert config.optim.lr == 2e-3  # the preset's, which the benchmark passes
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
