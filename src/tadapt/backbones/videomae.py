@@ -486,9 +486,10 @@ def _build(defaults: Mapping[str, object], overrides: Mapping[str, object]) -> V
 _SYNTH = PretrainedCfg(
     tag="synth",
     source="tadapt",
-    description="tadapt pretrain on 100 synthetic videos of 6 motion classes (grow, shrink, "
-    "oscillate, blink, move_up, move_down; disjoint from the benchmark's): VideoMAE, then clip "
-    "classification; 64 px, 16 frames every 2nd (commands in tadapt/weights/"
+    description="tadapt pretrain on 600 synthetic videos of 6 motion classes (grow, shrink, "
+    "oscillate, blink, move_up, move_down; disjoint from the benchmark's): VideoMAE with "
+    "raw-pixel targets, then clip classification; 64 px, 16 frames every 2nd (commands in "
+    "tadapt/weights/"
     "videomae_tiny_patch16_synth.json)",
     img_size=64,
     license="Apache-2.0",
