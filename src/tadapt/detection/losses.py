@@ -29,6 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tadapt.detection.offset_health import DeadOffsetWatch
 from tadapt.detection.targets import PointTargets
 
 __all__ = [
@@ -220,6 +221,7 @@ class DetectionLoss(nn.Module):
         self.gamma = gamma
         self.label_smoothing = label_smoothing
         self.reg_weight = reg_weight
+        self.dead_offsets = DeadOffsetWatch()  # warns if a ReLU regression output has died
 
     def forward(
         self, cls_logits: Tensor, offsets: Tensor, valid: Tensor, targets: PointTargets
@@ -250,6 +252,7 @@ class DetectionLoss(nn.Module):
             reg_sum = diou_loss_1d(pred_offsets, targets.offsets[positive], reduction="sum")
 
         if self.training:
+            self.dead_offsets.update(pred_offsets)
             # the global batch's statistics: one all-reduce of (N_pos, cls sum, reg sum)
             local = torch.stack([positive.sum(), cls_sum.detach(), reg_sum.detach()]).double()
             total, world_size = sum_over_processes(local)
