@@ -31,7 +31,7 @@ def test_warns_once_after_patience_steps_naming_the_output(
             watch.update(dead_start())
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    for part in ("start offset", "3 training steps", "train.seed", "optim.lr"):
+    for part in ("start offset", "3 training batches", "train.seed", "optim.lr"):
         assert part in message
 
 

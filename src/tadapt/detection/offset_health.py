@@ -5,8 +5,9 @@ If one of its two outputs (the distance to the start or to the end) turns negati
 point, the ReLU makes it exactly 0 everywhere and passes it no gradient again: the run goes on,
 its losses look plausible, and every segment it predicts starts (or ends) at its own point.
 We saw this happen to small detectors on some seeds (docs/adaptation.md, "the papers' table in
-miniature"). :class:`DeadOffsetWatch` counts the training steps in a row in which an output is 0
-at every positive point and logs one warning per output once the count reaches ``patience``.
+miniature"). :class:`DeadOffsetWatch` counts the training batches (forward passes) in a row
+in which an output is 0 at every positive point, and logs one warning per output once the
+count reaches ``patience``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ _OUTPUTS = ("start", "end")  # offsets[:, 0]: distance to the start; offsets[:, 
 
 
 class DeadOffsetWatch:
-    """Counts steps in which a regression output is 0 at every positive point.
+    """Counts batches in which a regression output is 0 at every positive point.
 
     Args:
-        patience: steps in a row (with positive points) before the warning.
+        patience: training batches in a row (with positive points) before the warning.
     """
 
     def __init__(self, patience: int = 50) -> None:
@@ -47,7 +48,7 @@ class DeadOffsetWatch:
                 self.warned[index] = True
                 logger.warning(
                     "the regression head's %s offset has been 0 at every positive point for %d "
-                    "training steps in a row: its ReLU output is dead and gets no gradient, so "
+                    "training batches in a row: its ReLU output is dead and gets no gradient, so "
                     "every predicted segment will %s at its own point and mAP will be low. "
                     "Rerun with another train.seed or a lower optim.lr (or a longer "
                     "optim.warmup_epochs); the run goes on.",
