@@ -2,8 +2,10 @@
 
 ActionFormer's regression head ends in a ReLU (:class:`~tadapt.detection.head.RegressionHead`).
 If one of its two outputs (the distance to the start or to the end) turns negative at every
-point, the ReLU makes it exactly 0 everywhere and passes it no gradient again: the run goes on,
-its losses look plausible, and every segment it predicts starts (or ends) at its own point.
+point, the ReLU makes it exactly 0 everywhere and the regression loss passes it no gradient.
+It comes back only if the features under it change enough (the classification loss keeps
+training them); while it stays dead, the run goes on, its losses look plausible, and every
+segment it predicts starts (or ends) at its own point.
 We saw this happen to small detectors on some seeds (docs/adaptation.md, "the papers' table in
 miniature"). :class:`DeadOffsetWatch` counts the training batches (forward passes) in a row
 in which an output is 0 at every positive point, and logs one warning per output once the
@@ -48,10 +50,11 @@ class DeadOffsetWatch:
                 self.warned[index] = True
                 logger.warning(
                     "the regression head's %s offset has been 0 at every positive point for %d "
-                    "training batches in a row: its ReLU output is dead and gets no gradient, so "
-                    "every predicted segment will %s at its own point and mAP will be low. "
-                    "Rerun with another train.seed or a lower optim.lr (or a longer "
-                    "optim.warmup_epochs); the run goes on.",
+                    "training batches in a row: its ReLU output gets no gradient, and while it "
+                    "stays so every predicted segment will %s at its own point and mAP will be "
+                    "low. It may come back as the features under it change; if reg_loss stays "
+                    "high, rerun with another train.seed or a lower optim.lr (or a longer "
+                    "optim.warmup_epochs). The run goes on.",
                     _OUTPUTS[index],
                     self.streaks[index],
                     _OUTPUTS[index],
