@@ -40,7 +40,7 @@ class DeadOffsetWatch:
         self.warned = [False, False]
 
     def update(self, positive_offsets: Tensor) -> None:
-        """Fold in one step's predicted offsets at its positive points, ``(N_pos, 2)``."""
+        """Fold in one training batch's predicted offsets at its positive points, ``(N_pos, 2)``."""
         if positive_offsets.shape[0] == 0:
             return
         all_zero = (positive_offsets.detach() == 0).all(dim=0).tolist()  # per output
