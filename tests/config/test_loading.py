@@ -303,6 +303,11 @@ def test_a_flip_that_would_relabel_a_direction_is_refused(tmp_path):
     only_up = ["data.flip_prob=0.5", "data.synthetic_videos.classes=[grow,move_up]"]
     flipped = resolve(load_config("tiny_synthetic_videos", only_up), run_dir=tmp_path)
     assert flipped.data.flip_prob == 0.5  # grow and move_up look the same mirrored
+    diagonal = ["data.flip_prob=0.5", "data.synthetic_videos.classes=[move_up,move_down_left]"]
+    with pytest.raises(
+        ConfigError, match=r"a horizontal flip turns move_down_left into move_down_right,"
+    ):
+        resolve(load_config("tiny_synthetic_videos", diagonal), run_dir=tmp_path)
 
 
 def test_a_fidelity_block_without_its_mode_is_refused():

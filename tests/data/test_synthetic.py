@@ -44,12 +44,17 @@ TINY = SyntheticConfig(
     distractors_per_video=(1, 2),
     test_fraction=0.25,
 )
-# The default dataset's layout (planned only, nothing rendered): 50 videos, all 10 classes.
+# The default dataset's layout (planned only, nothing rendered): 50 videos, the first 10 classes.
 DEFAULT_PLAN = plan_dataset(SyntheticConfig())
 # Classes chosen by name, in an order unlike MOTION_CLASSES': one of each kind of motion.
 NAMED = ("blink", "move_down", "rotate_ccw", "shrink", "oscillate", "move_left")
 NAMED_PLAN = plan_dataset(SyntheticConfig(classes=NAMED))
-PLANS = {"default": (MOTION_CLASSES, DEFAULT_PLAN), "named": (NAMED, NAMED_PLAN)}
+DIAGONALS = ("move_up_right", "move_up_left", "move_down_right", "move_down_left")
+PLANS = {
+    "default": (MOTION_CLASSES[:10], DEFAULT_PLAN),
+    "named": (NAMED, NAMED_PLAN),
+    "diagonal": (DIAGONALS, plan_dataset(SyntheticConfig(classes=DIAGONALS))),
+}
 
 
 def motion_cases(*motions: str) -> list[object]:
@@ -368,9 +373,28 @@ def _circular_centroids(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-@pytest.mark.parametrize(
-    ("motion", "plan"), motion_cases("move_right", "move_left", "move_up", "move_down")
-)
+# Unit direction (x right, y down) of each move class, as the class names say.
+_HALF = 0.5**0.5
+MOVE_DIRECTIONS = {
+    "move_right": (1.0, 0.0),
+    "move_left": (-1.0, 0.0),
+    "move_up": (0.0, -1.0),
+    "move_down": (0.0, 1.0),
+    "move_up_right": (_HALF, -_HALF),
+    "move_up_left": (-_HALF, -_HALF),
+    "move_down_right": (_HALF, _HALF),
+    "move_down_left": (-_HALF, _HALF),
+}
+
+
+def test_the_diagonal_moves_come_after_the_default_classes() -> None:
+    assert set(MOVE_DIRECTIONS) <= set(MOTION_CLASSES)
+    assert MOTION_CLASSES[10:] == DIAGONALS  # a default dataset is drawn as before they existed
+    assert SyntheticConfig().class_names == MOTION_CLASSES[:10]
+    assert SyntheticConfig(num_classes=14).class_names == MOTION_CLASSES
+
+
+@pytest.mark.parametrize(("motion", "plan"), motion_cases(*MOVE_DIRECTIONS))
 def test_moving_objects_move_in_their_direction(motion: str, plan: str) -> None:
     spec, k = _instance(motion, plan)
     action = spec.actions[k]
@@ -378,9 +402,9 @@ def test_moving_objects_move_in_their_direction(motion: str, plan: str) -> None:
     first = max(action.body.appear_frame, s - 8)  # up to 8 idle frames before the action
     x, y = _circular_centroids(render_action_mask(spec, k)[first : e + 1])
     expected = action.magnitude * (e - s) / spec.fps
-    along, across = (x, y) if motion in ("move_right", "move_left") else (y, x)
-    sign = 1 if motion in ("move_right", "move_down") else -1
-    moved = sign * (along[e - first] - along[s - first])
+    dx, dy = MOVE_DIRECTIONS[motion]
+    along, across = x * dx + y * dy, y * dx - x * dy  # (T,) each: along the move and across it
+    moved = along[e - first] - along[s - first]
     assert moved == pytest.approx(expected, rel=0.2, abs=3.0)
     assert abs(across[e - first] - across[s - first]) < 0.2 * expected + 3.0
     # outside the action it only idles: much slower than during it

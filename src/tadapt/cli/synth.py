@@ -50,8 +50,8 @@ def add_parser(
         type=int,
         default=argparse.SUPPRESS,  # absent unless given (no "default: None" in --help)
         metavar="K",
-        help=f"the first K of: {', '.join(MOTION_CLASSES)} (default: all "
-        f"{len(MOTION_CLASSES)}, or those of --class-names)",
+        help=f"the first K of: {', '.join(MOTION_CLASSES)} (default: the first "
+        f"{_DEFAULTS.num_classes}, or those of --class-names)",
     )
     parser.add_argument(
         "--class-names",

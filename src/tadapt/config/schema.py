@@ -97,7 +97,7 @@ class SyntheticVideoDataConfig:
     Attributes:
         num_videos: number of videos.
         num_classes: ``K``, the first ``K`` motion classes (``tadapt.data.MOTION_CLASSES``,
-            10 in all); follows from ``classes`` when that is set (leave it at 4 or give
+            14 in all); follows from ``classes`` when that is set (leave it at 4 or give
             ``len(classes)``).
         classes: the motion classes by name, in label order, e.g. ``[grow, blink]``;
             ``None``: the first ``num_classes``.

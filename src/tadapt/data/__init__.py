@@ -68,7 +68,7 @@ if TYPE_CHECKING:
         ensure_synthetic_dataset,
         generate_synthetic_dataset,
     )
-    from tadapt.data.synthetic_render import MIRRORED_CLASSES
+    from tadapt.data.synthetic_render import DEFAULT_NUM_CLASSES, MIRRORED_CLASSES
     from tadapt.data.transforms import (
         IMAGENET_MEAN,
         IMAGENET_STD,
@@ -92,6 +92,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT_NUM_CLASSES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MIRRORED_CLASSES",
@@ -155,6 +156,7 @@ __getattr__ = lazy_attributes(
         "FrameSource": "tadapt.data.video_dataset",
         "IMAGENET_MEAN": "tadapt.data.transforms",
         "IMAGENET_STD": "tadapt.data.transforms",
+        "DEFAULT_NUM_CLASSES": "tadapt.data.synthetic_render",
         "MIRRORED_CLASSES": "tadapt.data.synthetic_render",
         "MOTION_CLASSES": "tadapt.data.synthetic",
         "Normalize": "tadapt.data.transforms",

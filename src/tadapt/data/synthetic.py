@@ -2,10 +2,10 @@
 
 :func:`generate_synthetic_dataset` writes ``videos/<video_id>.mp4`` and an ActionFormer-format
 ``annotations.json`` (subsets ``train`` / ``test``) that :func:`tadapt.io.load_annotations`
-reads. Each class is a *motion* (:data:`MOTION_CLASSES`: move in four directions, rotate
-either way, grow, shrink, oscillate, blink) performed by an object whose shape, texture,
-colour and size are drawn independently of its class. A single frame carries no class
-information because
+reads. Each class is a *motion* (:data:`MOTION_CLASSES`: move in four directions and along
+four diagonals, rotate either way, grow, shrink, oscillate, blink) performed by an object whose
+shape, texture, colour and size are drawn independently of its class. A single frame carries
+no class information because
 
 - distractor objects drawn from the same appearance distribution (half of them exact twins of
   an actor of the same video) sit still or drift and jitter, and actors idle the same way for

@@ -24,6 +24,7 @@ from typing import NoReturn
 import numpy as np
 
 from tadapt.data.synthetic_render import (
+    DEFAULT_NUM_CLASSES,
     MOTION_CLASSES,
     SHAPES,
     TEXTURES,
@@ -78,7 +79,8 @@ class SyntheticConfig:
 
     Attributes:
         num_videos: number of videos.
-        num_classes: ``K``; the classes are ``MOTION_CLASSES[:K]`` unless ``classes`` is set.
+        num_classes: ``K``; the classes are ``MOTION_CLASSES[:K]`` unless ``classes`` is set
+            (default :data:`DEFAULT_NUM_CLASSES`, the ten before the diagonal moves).
         classes: the motion classes by name (each in ``MOTION_CLASSES``, once), in label
             order; ``None``: the first ``num_classes``. When set, ``num_classes`` follows from
             it: leave it at its default or give ``len(classes)``.
@@ -107,7 +109,7 @@ class SyntheticConfig:
     """
 
     num_videos: int = 50
-    num_classes: int = len(MOTION_CLASSES)
+    num_classes: int = DEFAULT_NUM_CLASSES
     classes: tuple[str, ...] | None = None
     duration_sec: float = 30.0
     fps: float = 15.0
@@ -202,7 +204,7 @@ class SyntheticConfig:
                 )
             if names.count(name) > 1:
                 fail("classes", f"{name!r} is named twice; name each class once")
-        if self.num_classes not in (len(MOTION_CLASSES), len(names)):
+        if self.num_classes not in (DEFAULT_NUM_CLASSES, len(names)):
             fail(
                 "num_classes",
                 f"classes names {len(names)} classes; leave num_classes at its default "

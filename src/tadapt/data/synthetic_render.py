@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "DEFAULT_NUM_CLASSES",
     "MIRRORED_CLASSES",
     "MOTION_CLASSES",
     "SHAPES",
@@ -51,33 +52,50 @@ MOTION_CLASSES: tuple[str, ...] = (
     "blink",
     "move_up",
     "move_down",
+    "move_up_right",
+    "move_up_left",
+    "move_down_right",
+    "move_down_left",
 )
 """The motion classes; a dataset with ``K`` classes uses the first ``K`` unless it names its own.
 
 Ordered so that small ``K`` still needs temporal direction: with ``K = 2`` the two classes
-are the same motion in opposite directions. What ``ActionSpec.magnitude`` means per class:
+are the same motion in opposite directions. The four diagonal moves come last and only by
+name or ``K > 10`` (:data:`DEFAULT_NUM_CLASSES`), so a dataset made before they existed is
+drawn the same. What ``ActionSpec.magnitude`` means per class:
 
-==============  ==================================================  =====================
-class           motion during the action                            ``magnitude``
-==============  ==================================================  =====================
-move_right      constant velocity to the right (wraps at the edge)  speed, px/s
-move_left       constant velocity to the left                       speed, px/s
-rotate_cw       constant clockwise spin                             deg/s
-rotate_ccw      constant counter-clockwise spin                     deg/s
-grow            radius grows geometrically by a factor              factor (> 1)
-shrink          radius shrinks geometrically by 1 / factor          factor (> 1)
-oscillate       horizontal sine, whole half-cycles (ends at start)  amplitude, px
-blink           visible / invisible square wave, whole periods      (unused, 0)
-move_up         constant velocity upwards                           speed, px/s
-move_down       constant velocity downwards                         speed, px/s
-==============  ==================================================  =====================
+===============  ==================================================  =====================
+class            motion during the action                            ``magnitude``
+===============  ==================================================  =====================
+move_right       constant velocity to the right (wraps at the edge)  speed, px/s
+move_left        constant velocity to the left                       speed, px/s
+rotate_cw        constant clockwise spin                             deg/s
+rotate_ccw       constant counter-clockwise spin                     deg/s
+grow             radius grows geometrically by a factor              factor (> 1)
+shrink           radius shrinks geometrically by 1 / factor          factor (> 1)
+oscillate        horizontal sine, whole half-cycles (ends at start)  amplitude, px
+blink            visible / invisible square wave, whole periods      (unused, 0)
+move_up          constant velocity upwards                           speed, px/s
+move_down        constant velocity downwards                         speed, px/s
+move_up_right    constant velocity up and to the right (45 deg)      speed, px/s
+move_up_left     the same, up and to the left                        speed, px/s
+move_down_right  the same, down and to the right                     speed, px/s
+move_down_left   the same, down and to the left                      speed, px/s
+===============  ==================================================  =====================
 """
+
+DEFAULT_NUM_CLASSES = 10
+"""Classes of a dataset that names none: the first 10, move_right to move_down."""
 
 MIRRORED_CLASSES: dict[str, str] = {
     "move_right": "move_left",
     "move_left": "move_right",
     "rotate_cw": "rotate_ccw",
     "rotate_ccw": "rotate_cw",
+    "move_up_right": "move_up_left",
+    "move_up_left": "move_up_right",
+    "move_down_right": "move_down_left",
+    "move_down_left": "move_down_right",
 }
 """What a horizontal flip turns each direction-sensitive class into (the others keep theirs)."""
 
@@ -95,6 +113,19 @@ SHAPES: tuple[str, ...] = (
 
 TEXTURES: tuple[str, ...] = ("stripes", "checker", "split")
 """Two-colour fills drawn in the object's own frame, so that rotation is visible."""
+
+_DIAGONAL = 2**-0.5
+_MOVE_DIRECTIONS: dict[str, tuple[float, float]] = {
+    "move_right": (1.0, 0.0),
+    "move_left": (-1.0, 0.0),
+    "move_up": (0.0, -1.0),
+    "move_down": (0.0, 1.0),
+    "move_up_right": (_DIAGONAL, -_DIAGONAL),
+    "move_up_left": (-_DIAGONAL, -_DIAGONAL),
+    "move_down_right": (_DIAGONAL, _DIAGONAL),
+    "move_down_left": (-_DIAGONAL, _DIAGONAL),
+}
+"""Unit velocity ``(dx, dy)`` of each move class, in image axes (y grows downwards)."""
 
 # Idle-motion constants shared by actors and distractors (in pixels, seconds, degrees).
 _DRIFT_SMOOTH_SEC = 1.0  # correlation time of the random-walk velocity
@@ -303,12 +334,10 @@ def _action_track(action: ActionSpec, spec: SyntheticVideoSpec, idle: ObjectTrac
     x, y, angle = idle.x.copy(), idle.y.copy(), idle.angle_deg.copy()
     radius, visibility = idle.radius.copy(), idle.visibility.copy()
     m, motion = action.magnitude, action.motion
-    if motion in ("move_right", "move_left", "move_up", "move_down"):
-        shift = (1.0 if motion in ("move_right", "move_down") else -1.0) * m * elapsed
-        if motion in ("move_right", "move_left"):
-            x += shift
-        else:
-            y += shift
+    if motion.startswith("move"):
+        dx, dy = _MOVE_DIRECTIONS[motion]
+        x += dx * m * elapsed
+        y += dy * m * elapsed
     elif motion in ("rotate_cw", "rotate_ccw"):
         angle += (1.0 if motion == "rotate_cw" else -1.0) * m * elapsed
     elif motion in ("grow", "shrink"):
