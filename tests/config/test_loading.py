@@ -130,7 +130,8 @@ def test_unknown_key_lists_the_valid_keys_at_its_level():
         load_config("tiny_synthetic_features", ["model.head.num_layer=3"])
     message = str(err.value)
     assert "unknown key 'model.head.num_layer'" in message
-    assert "valid keys at model.head: num_layers, kernel_size, dim, prior_prob" in message
+    valid = "valid keys at model.head: num_layers, kernel_size, dim, prior_prob, offset_bias"
+    assert valid in message
     with pytest.raises(ConfigError, match=r"valid keys at the top level: name, data, model"):
         load_config("tiny_synthetic_features", ["modle.embed_dim=3"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,7 +32,7 @@ def test_warns_once_after_patience_steps_naming_the_output(
             watch.update(dead_start())
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    for part in ("start offset", "3 training batches", "train.seed", "optim.lr"):
+    for part in ("start offset", "3 training batches", "train.seed", "model.head.offset_bias=1"):
         assert part in message
 
 
@@ -87,3 +88,38 @@ def test_the_detection_loss_watches_its_positives_in_training_only(
     assert [r.getMessage().split(" offset")[0] for r in caplog.records] == [
         "the regression head's end"
     ]
+
+
+def _init_outputs(offset_bias: float, seed: int) -> torch.Tensor:
+    """Pre-ReLU ``(B, 2, T)`` outputs of a fresh 32-channel head on one pyramid level."""
+    from tadapt.detection.head import RegressionHead
+
+    torch.manual_seed(seed)
+    head = RegressionHead(32, 32, 1, offset_bias=offset_bias)
+    feats, mask = torch.randn(2, 32, 16), torch.ones(2, 16, dtype=torch.bool)
+    with torch.no_grad():
+        return head.offset_conv(head.tower(feats, mask), mask)[0]
+
+
+def test_actionformer_zero_bias_can_start_an_output_dead_and_offset_bias_prevents_it() -> None:
+    # the tower ends in a ReLU, so an output's mean over points is w . mean(h): on some seeds
+    # it is below 0 at (almost) every point before any training step
+    def worst_dead_fraction(offset_bias: float, seed: int) -> float:
+        return float((_init_outputs(offset_bias, seed) <= 0).float().mean(dim=(0, 2)).max())
+
+    actionformer = [worst_dead_fraction(0.0, seed) for seed in range(20)]
+    assert max(actionformer) == 1.0, actionformer  # dead everywhere before the first step
+    shifted = [worst_dead_fraction(1.0, seed) for seed in range(20)]
+    assert max(shifted) < 0.25, shifted
+
+
+def test_offset_bias_defaults_to_actionformers_zero_and_reaches_the_head(tmp_path: Path) -> None:
+    from tadapt.cli.experiment import build_model
+    from tadapt.config import load_config, resolve
+
+    for preset, bias in (("thumos14_actionformer_i3d", 0.0), ("mini_repro_synthetic", 1.0)):
+        config = load_config(preset, ["model.num_classes=4", "model.backbone.pretrained=false"])
+        model = build_model(resolve(config, run_dir=tmp_path))
+        conv_bias = model.reg_head.offset_conv.conv.bias
+        assert conv_bias is not None
+        assert torch.equal(conv_bias, torch.full((2,), bias)), preset

@@ -361,6 +361,7 @@ def build_model(config: ExperimentConfig) -> TemporalDetector:
         head_layers=model.head.num_layers,
         head_kernel_size=model.head.kernel_size,
         prior_prob=model.head.prior_prob,
+        offset_bias=model.head.offset_bias,
         focal_alpha=model.loss.focal_alpha,
         focal_gamma=model.loss.focal_gamma,
         reg_weight=model.loss.reg_weight,

@@ -260,12 +260,17 @@ class HeadConfig:
         kernel_size: temporal kernel of the head convolutions.
         dim: hidden channels (``None``: the model's ``embed_dim``).
         prior_prob: initial foreground probability of the classifier.
+        offset_bias: initial bias of the regression head's two outputs (distance to the start
+            and to the end, in strides) before its ReLU. 0 is ActionFormer's; a small head
+            can then have one output below 0 at every positive point from the first step,
+            with no gradient to bring it back (``tadapt train`` warns). 1 starts both alive.
     """
 
     num_layers: int = 3  # ActionFormer head_num_layers
     kernel_size: int = 3  # ActionFormer head_kernel_size
     dim: int | None = None  # ActionFormer head_dim (= embd_dim)
     prior_prob: float = 0.01  # ActionFormer train_cfg cls_prior_prob
+    offset_bias: float = 0.0  # ActionFormer: every conv bias starts at 0
 
 
 @dataclass(frozen=True)

@@ -293,6 +293,7 @@ def build_actionformer(
     head_layers: int = 3,  # ActionFormer head_num_layers (OpenTAD num_convs=2 + output)
     head_kernel_size: int = 3,  # ActionFormer head_kernel_size
     prior_prob: float = 0.01,  # ActionFormer train_cfg cls_prior_prob
+    offset_bias: float = 0.0,  # ActionFormer: zero-initialised biases
     focal_alpha: float = 0.25,  # ActionFormer sigmoid_focal_loss alpha
     focal_gamma: float = 2.0,  # ActionFormer sigmoid_focal_loss gamma
     reg_weight: float = 1.0,  # ActionFormer train_cfg loss_weight (AdaTAD ANet: 2.0)
@@ -328,6 +329,7 @@ def build_actionformer(
         head_layers: convolutions per head including the output one.
         head_kernel_size: temporal kernel of the heads.
         prior_prob: initial foreground probability.
+        offset_bias: initial bias of the regression outputs (:class:`RegressionHead`).
         focal_alpha: focal loss alpha.
         focal_gamma: focal loss gamma.
         reg_weight: regression loss weight (``<= 0``: automatic balancing).
@@ -374,6 +376,7 @@ def build_actionformer(
             num_levels,
             num_layers=head_layers,
             kernel_size=head_kernel_size,
+            offset_bias=offset_bias,
         ),
         point_generator=PointGenerator(encoder.strides, regression_ranges),
         loss=DetectionLoss(

@@ -108,6 +108,10 @@ class RegressionHead(nn.Module):
         num_layers: convolutions including the output one (``>= 1``).
         kernel_size: odd temporal kernel.
         with_ln: LayerNorm after each hidden convolution.
+        offset_bias: initial bias of both outputs before the scale and ReLU. ActionFormer's
+            is 0; on a small detector one output can then start below 0 at every positive
+            point and never get a gradient (:mod:`tadapt.detection.offset_health`). A
+            positive value (e.g. 1, one stride) starts both outputs alive.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class RegressionHead(nn.Module):
         num_layers: int = 3,  # ActionFormer head_num_layers (2 hidden convs + output)
         kernel_size: int = 3,  # ActionFormer head_kernel_size
         with_ln: bool = True,  # ActionFormer head_with_ln
+        offset_bias: float = 0.0,  # ActionFormer: every conv bias starts at 0
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -126,6 +131,8 @@ class RegressionHead(nn.Module):
         self.tower = _ConvTower(in_channels, feat_channels, num_layers - 1, kernel_size, with_ln)
         tower_out = feat_channels if num_layers > 1 else in_channels
         self.offset_conv = MaskedConv1d(tower_out, 2, kernel_size)
+        assert self.offset_conv.conv.bias is not None
+        nn.init.constant_(self.offset_conv.conv.bias, offset_bias)
         self.scales = nn.ModuleList(Scale() for _ in range(num_levels))
 
     def forward(self, feats: Sequence[Tensor], masks: Sequence[Tensor]) -> list[Tensor]:

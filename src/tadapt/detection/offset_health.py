@@ -53,8 +53,8 @@ class DeadOffsetWatch:
                     "training batches in a row: its ReLU output gets no gradient, and while it "
                     "stays so every predicted segment will %s at its own point and mAP will be "
                     "low. It may come back as the features under it change; if reg_loss stays "
-                    "high, rerun with another train.seed or a lower optim.lr (or a longer "
-                    "optim.warmup_epochs). The run goes on.",
+                    "high, rerun with model.head.offset_bias=1 (both outputs start above 0) or "
+                    "another train.seed. The run goes on.",
                     _OUTPUTS[index],
                     self.streaks[index],
                     _OUTPUTS[index],
