@@ -14,7 +14,7 @@ from tadapt.cli.main import main
 from tadapt.cli.train import train_experiment
 from tadapt.data.synthetic import SyntheticConfig, generate_synthetic_dataset
 
-# four of the six classes the shipped weights were fine-tuned on, the easy setting they saw
+# four of the ten classes the shipped weights were fine-tuned on, the easy setting they saw
 VIDEOS = SyntheticConfig(
     num_videos=16, classes=("grow", "shrink", "move_up", "move_down"), duration_sec=12.0,
     fps=15.0, size=64, actions_per_video=(2, 3), action_duration_sec=(2.0, 5.0),

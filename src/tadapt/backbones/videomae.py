@@ -486,15 +486,16 @@ def _build(defaults: Mapping[str, object], overrides: Mapping[str, object]) -> V
 _SYNTH = PretrainedCfg(
     tag="synth",
     source="tadapt",
-    description="tadapt pretrain on 600 synthetic videos of 6 motion classes (grow, shrink, "
-    "oscillate, blink, move_up, move_down; disjoint from the benchmark's): VideoMAE with "
+    description="tadapt pretrain on 600 synthetic videos of 10 motion classes (grow, shrink, "
+    "oscillate, blink, move_up, move_down and the four diagonal moves; disjoint from the "
+    "benchmark's): VideoMAE with "
     "raw-pixel targets, then clip classification; 64 px, 16 frames every 2nd (commands in "
     "tadapt/weights/"
     "videomae_tiny_patch16_synth.json)",
     img_size=64,
     license="Apache-2.0",
     bundled_file="videomae_tiny_patch16_synth.pth",
-    bundled_sha256="6973b1b97f38d74a4094ab02458d75c61721e5c7eabdbba4147899ffcf166164",
+    bundled_sha256="a915c45bb684703150ce42a2a17266a6995dfc9e1ceb4de4386b69b68abae962",
 )
 
 
