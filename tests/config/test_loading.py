@@ -234,6 +234,7 @@ def test_resolve_checks_values_and_names_the_key():
         ("data.rand_augment.magnitude=11", "data.rand_augment.magnitude: must be in [0, 10]"),
         ("data.rand_augment.num_ops=16", "data.rand_augment.num_ops: must be in [0, 15]"),
         ("model.input_drop=1.0", "model.input_drop: must be in [0, 1"),
+        ("model.head.offset_bias=.nan", "model.head.offset_bias: must be finite, got nan"),
     ]
     for override, message in bad:
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):

@@ -321,6 +321,7 @@ def _check_ranges(config: ExperimentConfig) -> None:
             f"needs one value or {num_levels} (one per level)",
         ),
         (model.embed_dim % model.num_heads == 0, "model.embed_dim", "must divide by num_heads"),
+        (math.isfinite(model.head.offset_bias), "model.head.offset_bias", "must be finite"),
         (optim.lr >= 0, "optim.lr", "must be >= 0"),
         (optim.weight_decay >= 0, "optim.weight_decay", "must be >= 0"),
         (all(v >= 0 for v in optim.module_lrs.values()), "optim.module_lrs", "must be >= 0"),
