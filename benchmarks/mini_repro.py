@@ -13,16 +13,19 @@ the same ActionFormer head, schedule and budget: the preset's (``--preset``, def
   of the ``lofi_anet_videomae_s_cyclic`` preset): low-fidelity end-to-end training of the
   whole backbone, full-fidelity features, a new head; its mAP is the new head's.
 
-Each run happens in a fresh process (``--run-one``) with ``MALLOC_ENV``, and reports back in
-JSON: the average mAP and the mAP per tIoU on the test split, the trainable parameters (for
-``lofi``: its end-to-end stage), the peak memory over the run (training and evaluation, all
-three stages for ``lofi``) with the meter of ``benchmarks/adaptation_memory.py``
-(:func:`tadapt.profiling.peak_meter`: ``VmHWM`` over ``VmRSS`` before the run on the CPU,
-``torch.cuda.max_memory_allocated`` on a GPU) and its wall time. The videos are rendered
-once, before any run, into a folder every run shares.
+Each run happens in a fresh process (``--run-one``) and reports back in JSON: the average mAP
+and the mAP per tIoU on the test split, the trainable parameters (for ``lofi``: its end-to-end
+stage) and its wall time (training and evaluation). Peak memory comes from one more run per
+row, the *memory probe*: seed 0 for :data:`PROBE_EPOCHS` epochs and the full evaluation (all
+three stages for ``lofi``), in a fresh process with ``MALLOC_ENV`` and the meter of
+``benchmarks/adaptation_memory.py`` (:func:`tadapt.profiling.peak_meter`: ``VmHWM`` over
+``VmRSS`` before the run on the CPU, ``torch.cuda.max_memory_allocated`` on a GPU). The
+meter's allocator setting returns every freed tensor to the OS, which makes a CPU step about
+twice as slow; the probe pays it once per row, the timed runs not at all. The videos are
+rendered once, before any run, into a folder every run shares.
 
 A row is a strategy: average mAP as mean +- sample standard deviation over the seeds, mean mAP
-per tIoU, trainable parameters, the largest peak memory over the seeds and the mean wall time.
+per tIoU, trainable parameters, its probe's peak memory and the mean wall time.
 The Markdown report (with every run's raw numbers below the table) and a plot of average mAP
 against peak memory go to ``--out-dir``.
 
@@ -34,6 +37,7 @@ against peak memory go to ``--out-dir``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -83,6 +87,9 @@ QUICK = (
     "data.max_seq_len=32",
     "train.epochs=2",
 )
+# every step of a run has the same shapes (fixed windows, batch and crops) and LoFi's cycle
+# has two levels, so two epochs and the evaluation reach a whole run's peak
+PROBE_EPOCHS = 2
 DEFAULT_PRESET = "mini_repro_synthetic"
 SCRIPT = Path(__file__).resolve()
 
@@ -99,6 +106,7 @@ class Run:
         lr: the detector's learning rate (``optim.lr`` after the shared overrides).
         run_dir: the run folder; ``spec.json``, ``result.json`` and ``log.txt`` go there too.
         threads: torch threads in the run's process.
+        probe_epochs: ``None`` for a timed run; for a memory probe, its ``train.epochs``.
     """
 
     row: str
@@ -108,10 +116,15 @@ class Run:
     lr: float
     run_dir: str
     threads: int
+    probe_epochs: int | None = None
 
     def all_overrides(self) -> list[str]:
-        """The shared overrides, then the row's (:func:`row_overrides`) and the seed's."""
-        return [*self.overrides, *row_overrides(self.row, self.lr), f"train.seed={self.seed}"]
+        """The shared overrides, then the row's (:func:`row_overrides`), the seed's, a probe's."""
+        seed = f"train.seed={self.seed}"
+        overrides = [*self.overrides, *row_overrides(self.row, self.lr), seed]
+        if self.probe_epochs is not None:
+            overrides.append(f"train.epochs={self.probe_epochs}")
+        return overrides
 
 
 def row_overrides(row: str, lr: float) -> list[str]:
@@ -136,7 +149,11 @@ def _trainable(config: ExperimentConfig) -> int:
 
 
 def run_one(run: Run) -> dict[str, object]:
-    """Train and evaluate one run in this process; its measurements as a JSON-able dict."""
+    """Train and evaluate one run in this process; its measurements as a JSON-able dict.
+
+    A timed run gives its mAP, trainable parameters and wall time; a memory probe
+    (``run.probe_epochs`` set) its peak memory and meter.
+    """
     torch.set_num_threads(run.threads)
     # AdamW's first step imports torch._dynamo lazily (seconds): a cost of the process, not of
     # the run, so it is paid before the clock and the meter start
@@ -145,8 +162,12 @@ def run_one(run: Run) -> dict[str, object]:
     run_dir = Path(run.run_dir)
     device = choose_device(load_config(run.preset, overrides).train.device)
     method = choose_method(device)
+    probe = run.probe_epochs is not None
+    meter: contextlib.AbstractContextManager[list[float]] = (
+        peak_meter(method, device) if probe else contextlib.nullcontext([])
+    )
     start = time.perf_counter()
-    with peak_meter(method, device) as found:
+    with meter as found:
         if run.row == "lofi":
             result = run_lofi(run.preset, overrides, run_dir)
             assert result is not None  # every stage ran
@@ -155,6 +176,8 @@ def run_one(run: Run) -> dict[str, object]:
             result = train_experiment(run.preset, overrides, out_dir=run_dir)
             trained = result.config
     seconds = time.perf_counter() - start
+    if probe:
+        return {"row": run.row, "epochs": run.probe_epochs, "peak_mib": found[0], "meter": method}
     if "average_mAP" not in result.metrics:
         raise ValueError(f"{run_dir}: the run was not evaluated (train.eval_interval?)")
     per_tiou = {k.split("@")[1]: 100 * v for k, v in result.metrics.items() if k.startswith("mAP@")}
@@ -164,8 +187,6 @@ def run_one(run: Run) -> dict[str, object]:
         "average_mAP": 100 * result.metrics["average_mAP"],
         "mAP": per_tiou,
         "trainable": _trainable(trained),
-        "peak_mib": found[0],
-        "meter": method,
         "wall_sec": seconds,
     }
 
@@ -179,15 +200,17 @@ def launch(run: Run) -> dict[str, object]:
     with log.open("w") as out:
         done = subprocess.run(
             [sys.executable, str(SCRIPT), "--run-one", str(run_dir)],
-            env={**os.environ, **MALLOC_ENV},
+            env={**os.environ, **(MALLOC_ENV if run.probe_epochs is not None else {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
+        probe = run.probe_epochs is not None
+        what = f"{run.row} memory probe" if probe else f"run {run.row} seed {run.seed}"
         raise RuntimeError(
-            f"run {run.row} seed {run.seed} failed (exit code {done.returncode}); the end of "
+            f"{what} failed (exit code {done.returncode}); the end of "
             f"its log {log} (--work-dir keeps it):\n{tail}"
         )
     result: dict[str, object] = json.loads((run_dir / "result.json").read_text())
@@ -208,6 +231,7 @@ def describe(
     shared: list[str],
     threads: int,
     lofi: bool,
+    probe_epochs: int,
 ) -> list[str]:
     """The report's header: command, date, machine, dataset, backbone, schedule, meter."""
     data, train, videos = config.data, config.train, config.data.synthetic_videos
@@ -247,8 +271,10 @@ def describe(
         f"{data.frame_stride}) at {data.image_size} px, {train.precision}; "
         f"shared overrides: `{' '.join(shared) or 'none'}`",
         f"- seeds (`train.seed`): {', '.join(map(str, range(args.seeds)))}",
-        "- memory: peak over each run (training and evaluation) in a fresh process, "
-        "tadapt.profiling.peak_meter; wall time: training and evaluation per run",
+        f"- memory: peak of each row's memory probe (seed 0, {probe_epochs} epoch(s) and the "
+        "evaluation, in a fresh process with tadapt.profiling.MALLOC_ENV), "
+        "tadapt.profiling.peak_meter; wall time: training and evaluation per run, in a fresh "
+        "process without MALLOC_ENV",
         f"- full and lofi: the backbone at {FULL_BACKBONE_LR_RATIO:g} x lr "
         f"(`{row_overrides('full', config.optim.lr)[-1]}`), as AdaTAD's full fine-tuning",
     ] + [f"- lofi: `tadapt lofi` with `{' '.join(LOFI)}` (the new head's mAP)"] * lofi
@@ -320,39 +346,40 @@ def main() -> None:
             parser.error(str(err))
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         order = [r for r in ROWS if r in args.strategies]
+        probe_epochs = min(PROBE_EPOCHS, config.train.epochs)
+        lr, common = config.optim.lr, tuple(shared)
+        probes = [
+            Run(row, 0, args.preset, common, lr, str(work / "probes" / row), threads, probe_epochs)
+            for row in order
+        ]
         runs = [
-            Run(
-                row,
-                seed,
-                args.preset,
-                tuple(shared),
-                config.optim.lr,
-                str(work / "runs" / f"{row}_{seed}"),
-                threads,
-            )
+            Run(row, seed, args.preset, common, lr, str(work / "runs" / f"{row}_{seed}"), threads)
             for row in order
             for seed in range(args.seeds)
         ]
-        header = describe(config, args, shared, threads, "lofi" in order)
+        header = describe(config, args, shared, threads, "lofi" in order, probe_epochs)
         print("\n".join(header), flush=True)
-        results = []
+        results, memory = [], []
         with ThreadPoolExecutor(args.jobs) as pool:
             try:
-                for result in pool.map(launch, runs):
-                    results.append(result)
-                    print(
-                        f"  {result['row']} seed {result['seed']}: average mAP "
-                        f"{result['average_mAP']:.2f} %, peak {result['peak_mib']:.0f} MiB, "
-                        f"{result['wall_sec']:.1f} s",
-                        flush=True,
-                    )
+                for result in pool.map(launch, [*probes, *runs]):
+                    if "peak_mib" in result:
+                        memory.append(result)
+                        line = f"memory probe: peak {result['peak_mib']:.0f} MiB"
+                    else:
+                        results.append(result)
+                        line = (
+                            f"seed {result['seed']}: average mAP {result['average_mAP']:.2f} %, "
+                            f"{result['wall_sec']:.1f} s"
+                        )
+                    print(f"  {result['row']} {line}", flush=True)
             except RuntimeError as err:
                 pool.shutdown(cancel_futures=True)
                 sys.exit(f"mini_repro: {err}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     report = args.out_dir / "mini_repro.md"
-    report.write_text("\n".join(format_report(header, results)) + "\n")
-    plot(summarize(results), args.out_dir / "mini_repro.png")
+    report.write_text("\n".join(format_report(header, results, memory)) + "\n")
+    plot(summarize(results, memory), args.out_dir / "mini_repro.png")
     print(f"report: {report}\nplot: {args.out_dir / 'mini_repro.png'}")
 
 

@@ -1,7 +1,8 @@
 """The report of ``benchmarks/mini_repro.py``: a row per strategy, the raw runs, a plot.
 
-A run is the JSON dict a ``--run-one`` process writes: ``row``, ``seed``, ``average_mAP`` and
-``mAP`` (per tIoU, in %), ``trainable``, ``peak_mib``, ``meter``, ``wall_sec``.
+A run is the JSON dict a timed ``--run-one`` process writes: ``row``, ``seed``,
+``average_mAP`` and ``mAP`` (per tIoU, in %), ``trainable``, ``wall_sec``. A memory probe is
+the dict a probe process writes: ``row``, ``epochs``, ``peak_mib``, ``meter``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Summary:
         map_std: its sample standard deviation; ``None`` for a single run.
         per_tiou: mean mAP (%) per tIoU threshold.
         trainable: trainable parameters (the same in every run).
-        peak_mib: the largest peak memory over the runs.
+        peak_mib: the peak memory of the row's memory probe.
         wall_sec: mean wall time per run.
     """
 
@@ -42,9 +43,11 @@ class Summary:
     wall_sec: float
 
 
-def summarize(results: Sequence[Result]) -> list[Summary]:
-    """One :class:`Summary` per strategy, in the order the runs came."""
+def summarize(results: Sequence[Result], probes: Sequence[Result]) -> list[Summary]:
+    """One :class:`Summary` per strategy, in the order the runs came; one probe per strategy."""
     rows = list(dict.fromkeys(r["row"] for r in results))
+    peaks = {p["row"]: p["peak_mib"] for p in probes}
+    assert sorted(peaks) == sorted(p["row"] for p in probes) == sorted(rows), "a probe per row"
     summaries = []
     for row in rows:
         runs = [r for r in results if r["row"] == row]
@@ -59,7 +62,7 @@ def summarize(results: Sequence[Result]) -> list[Summary]:
                 map_std=statistics.stdev(maps) if len(maps) > 1 else None,
                 per_tiou={t: statistics.mean(r["mAP"][t] for r in runs) for t in runs[0]["mAP"]},
                 trainable=trainable.pop(),
-                peak_mib=max(r["peak_mib"] for r in runs),
+                peak_mib=peaks[row],
                 wall_sec=statistics.mean(r["wall_sec"] for r in runs),
             )
         )
@@ -71,13 +74,15 @@ def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def format_report(description: Sequence[str], results: Sequence[Result]) -> list[str]:
-    """The Markdown report: title, ``description`` lines, the table, then every run's numbers.
+def format_report(
+    description: Sequence[str], results: Sequence[Result], probes: Sequence[Result]
+) -> list[str]:
+    """The Markdown report: title, ``description`` lines, the table, every run, every probe.
 
     Average mAP is ``mean ± std`` over the seeds (the mean alone for one seed); mAP per tIoU
-    is the mean; peak memory the largest over the seeds; wall time the mean.
+    is the mean; peak memory the row's memory probe's; wall time the mean.
     """
-    summaries = summarize(results)
+    summaries = summarize(results, probes)
     tious = list(summaries[0].per_tiou)
     header = ["strategy", "average mAP (%)", *(f"mAP@{t} (%)" for t in tious)]
     header += ["trainable params", "peak MiB", "wall s"]
@@ -87,27 +92,32 @@ def format_report(description: Sequence[str], results: Sequence[Result]) -> list
         cells = [s.row, average, *(f"{s.per_tiou[t]:.2f}" for t in tious)]
         rows.append([*cells, f"{s.trainable:,}", f"{s.peak_mib:.0f}", f"{s.wall_sec:.1f}"])
     raw_header = ["strategy", "seed", "average mAP (%)", *(f"mAP@{t} (%)" for t in tious)]
-    raw_header += ["trainable params", "peak MiB", "meter", "wall s"]
+    raw_header += ["trainable params", "wall s"]
     raw = [
         [r["row"], str(r["seed"]), f"{r['average_mAP']:.2f}"]
         + [f"{r['mAP'][t]:.2f}" for t in tious]
-        + [f"{r['trainable']:,}", f"{r['peak_mib']:.1f}", r["meter"], f"{r['wall_sec']:.2f}"]
+        + [f"{r['trainable']:,}", f"{r['wall_sec']:.2f}"]
         for r in results
     ]
+    probe_rows = [[p["row"], str(p["epochs"]), f"{p['peak_mib']:.1f}", p["meter"]] for p in probes]
     seeds = summaries[0].seeds
     return [
         "# Tuning strategies and LoFi in miniature",
         "",
         *description,
         "",
-        f"Average mAP over {seeds} seed(s) on the test split; peak memory: the largest over the "
-        "seeds; wall time: the mean.",
+        f"Average mAP over {seeds} seed(s) on the test split; peak memory: the row's memory "
+        "probe; wall time: the mean.",
         "",
         *_markdown(header, rows),
         "",
         "## Every run",
         "",
         *_markdown(raw_header, raw),
+        "",
+        "## Memory probes",
+        "",
+        *_markdown(["strategy", "epochs", "peak MiB", "meter"], probe_rows),
     ]
 
 

@@ -28,8 +28,10 @@ def _tables(text: str) -> list[list[dict[str, str]]]:
     return [[dict(zip(t[0], row, strict=True)) for row in t[2:]] for t in tables]
 
 
-def _check_consistent(table: list[dict[str, str]], raw: list[dict[str, str]]) -> None:
-    """Every table row equals the mean / std / max of its raw runs (to the printed digits)."""
+def _check_consistent(
+    table: list[dict[str, str]], raw: list[dict[str, str]], probes: list[dict[str, str]]
+) -> None:
+    """Every table row equals the mean / std of its raw runs and its memory probe's peak."""
     for row in table:
         runs = [r for r in raw if r["strategy"] == row["strategy"]]
         maps = [float(r["average mAP (%)"]) for r in runs]
@@ -44,9 +46,8 @@ def _check_consistent(table: list[dict[str, str]], raw: list[dict[str, str]]) ->
             per_run = [float(r[key]) for r in runs]
             assert float(row[key]) == pytest.approx(statistics.mean(per_run), abs=0.011)
         assert {r["trainable params"] for r in runs} == {row["trainable params"]}
-        assert float(row["peak MiB"]) == pytest.approx(
-            max(float(r["peak MiB"]) for r in runs), abs=0.51
-        )
+        (probe,) = [p for p in probes if p["strategy"] == row["strategy"]]
+        assert float(row["peak MiB"]) == pytest.approx(float(probe["peak MiB"]), abs=0.51)
         wall = statistics.mean(float(r["wall s"]) for r in runs)
         assert float(row["wall s"]) == pytest.approx(wall, abs=0.051)
 
@@ -65,34 +66,37 @@ def test_quick_run_has_a_row_per_strategy_and_a_plot(tmp_path: Path) -> None:
     shipped = "- backbone: `videomae_tiny_patch16.synth`, the weights tadapt ships "
     assert f"{shipped}(`videomae_tiny_patch16_synth.pth`, sha256 " in report
     assert "data.synthetic_videos.num_videos=10" in report  # the --quick shrink is recorded
-    table, raw = _tables(report)
+    assert "in a fresh process with tadapt.profiling.MALLOC_ENV" in report  # how memory is metered
+    table, raw, probes = _tables(report)
     assert [row["strategy"] for row in table] == ROWS
     assert [(r["strategy"], r["seed"]) for r in raw] == [(row, "0") for row in ROWS]
+    # one probe per row, for the whole --quick schedule (2 epochs, PROBE_EPOCHS)
+    assert [(p["strategy"], p["epochs"]) for p in probes] == [(row, "2") for row in ROWS]
     for row in table:
         assert 0.0 <= float(row["average mAP (%)"]) <= 100.0
         assert all(0.0 <= float(row[f"mAP@{t} (%)"]) <= 100.0 for t in TIOUS)
         assert float(row["peak MiB"]) > 0
         assert float(row["wall s"]) > 0
-    assert {r["meter"] for r in raw} <= {"rss", "profiler"}  # the preset trains on the CPU
+    assert {p["meter"] for p in probes} <= {"rss", "profiler"}  # the preset trains on the CPU
     trainable = {row["strategy"]: int(row["trainable params"].replace(",", "")) for row in table}
     # LoFi's end-to-end stage trains the whole detector, as full fine-tuning does
     assert trainable["lofi"] == trainable["full"]
     adapted = [n for row, n in trainable.items() if row not in ("frozen", "full", "lofi")]
     assert all(trainable["frozen"] < n < trainable["full"] for n in adapted)
-    _check_consistent(table, raw)
+    _check_consistent(table, raw, probes)
     png = (tmp_path / "mini_repro.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) < 200_000
 
 
-def test_report_reduces_seeds_to_mean_std_max(tmp_path: Path) -> None:
+def test_report_reduces_seeds_to_mean_std_and_takes_memory_from_the_probe(tmp_path: Path) -> None:
     sys.path.insert(0, str(BENCHMARKS))
     try:
         from mini_repro_report import format_report, plot, summarize
     finally:
         sys.path.remove(str(BENCHMARKS))
 
-    def run(row: str, seed: int, average: float, peak: float) -> dict[str, object]:
+    def run(row: str, seed: int, average: float) -> dict[str, object]:
         per_tiou = {t: average + i for i, t in enumerate(TIOUS)}
         return {
             "row": row,
@@ -100,22 +104,28 @@ def test_report_reduces_seeds_to_mean_std_max(tmp_path: Path) -> None:
             "average_mAP": average,
             "mAP": per_tiou,
             "trainable": 1000,
-            "peak_mib": peak,
-            "meter": "rss",
             "wall_sec": 2.0 + seed,
         }
 
-    spread = [(0, 10.0, 50.0), (1, 20.0, 70.0), (2, 30.0, 60.0)]
-    results = [run("tia", seed, average, peak) for seed, average, peak in spread]
-    results.append(run("lofi", 0, 5.0, 40.0))
-    table, raw = _tables("\n".join(format_report(["- a header line"], results)))
+    def probe(row: str, peak: float) -> dict[str, object]:
+        return {"row": row, "epochs": 2, "peak_mib": peak, "meter": "rss"}
+
+    results = [run("tia", seed, average) for seed, average in enumerate([10.0, 20.0, 30.0])]
+    results.append(run("lofi", 0, 5.0))
+    probes = [probe("lofi", 40.0), probe("tia", 70.0)]  # in any order
+    report = "\n".join(format_report(["- a header line"], results, probes))
+    table, raw, probe_table = _tables(report)
     assert table[0]["average mAP (%)"] == "20.00 ± 10.00"  # sample standard deviation
-    assert table[0]["peak MiB"] == "70"  # the largest over the seeds
+    assert table[0]["peak MiB"] == "70"  # the row's probe
+    assert table[1]["peak MiB"] == "40"
     assert table[0]["wall s"] == "3.0"
     assert table[1]["average mAP (%)"] == "5.00"
     assert len(raw) == 4
-    _check_consistent(table, raw)
-    plot(summarize(results), tmp_path / "plot.png")
+    assert "peak MiB" not in raw[0]  # a timed run has no memory figure
+    _check_consistent(table, raw, probe_table)
+    with pytest.raises(AssertionError, match="a probe per row"):
+        summarize(results, probes[:1])
+    plot(summarize(results, probes), tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -135,6 +145,17 @@ def test_rows_that_train_every_backbone_weight_train_it_at_a_tenth_of_the_rate()
     config = load_config("mini_repro_synthetic", row_overrides("full", 2e-3))
     assert config.optim.module_lrs == {"feature_extractor.backbone": 2e-4}
     assert config.optim.lr == 2e-3  # the preset's, which the benchmark passes
+
+
+def test_a_memory_probe_is_the_seed_0_run_cut_to_its_epochs() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from mini_repro import Run
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    timed = Run("tia", 0, "mini_repro_synthetic", ("train.progress=false",), 2e-3, "r", 1)
+    probe = Run("tia", 0, "mini_repro_synthetic", ("train.progress=false",), 2e-3, "p", 1, 2)
+    assert probe.all_overrides() == [*timed.all_overrides(), "train.epochs=2"]
 
 
 @pytest.mark.parametrize(
@@ -184,7 +205,7 @@ def test_a_failing_run_stops_the_benchmark_with_its_error(tmp_path: Path) -> Non
     garbage.write_text("not weights")
     done = benchmark(garbage)
     assert done.returncode == 1
-    assert "run tia seed 0 failed (exit code 1)" in done.stderr
+    assert "tia memory probe failed (exit code 1)" in done.stderr  # the probes run first
     assert f"error: {garbage}: not a checkpoint file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mini_repro.md").exists()
