@@ -118,11 +118,16 @@ class Run:
     threads: int
     probe_epochs: int | None = None
 
+    @property
+    def is_probe(self) -> bool:
+        """Whether this is a memory probe (metered, not timed) rather than a timed run."""
+        return self.probe_epochs is not None
+
     def all_overrides(self) -> list[str]:
         """The shared overrides, then the row's (:func:`row_overrides`), the seed's, a probe's."""
         seed = f"train.seed={self.seed}"
         overrides = [*self.overrides, *row_overrides(self.row, self.lr), seed]
-        if self.probe_epochs is not None:
+        if self.is_probe:
             overrides.append(f"train.epochs={self.probe_epochs}")
         return overrides
 
@@ -162,9 +167,8 @@ def run_one(run: Run) -> dict[str, object]:
     run_dir = Path(run.run_dir)
     device = choose_device(load_config(run.preset, overrides).train.device)
     method = choose_method(device)
-    probe = run.probe_epochs is not None
     meter: contextlib.AbstractContextManager[list[float]] = (
-        peak_meter(method, device) if probe else contextlib.nullcontext([])
+        peak_meter(method, device) if run.is_probe else contextlib.nullcontext([])
     )
     start = time.perf_counter()
     with meter as found:
@@ -176,7 +180,7 @@ def run_one(run: Run) -> dict[str, object]:
             result = train_experiment(run.preset, overrides, out_dir=run_dir)
             trained = result.config
     seconds = time.perf_counter() - start
-    if probe:
+    if run.is_probe:
         return {"row": run.row, "epochs": run.probe_epochs, "peak_mib": found[0], "meter": method}
     if "average_mAP" not in result.metrics:
         raise ValueError(f"{run_dir}: the run was not evaluated (train.eval_interval?)")
@@ -200,15 +204,14 @@ def launch(run: Run) -> dict[str, object]:
     with log.open("w") as out:
         done = subprocess.run(
             [sys.executable, str(SCRIPT), "--run-one", str(run_dir)],
-            env={**os.environ, **(MALLOC_ENV if run.probe_epochs is not None else {})},
+            env={**os.environ, **(MALLOC_ENV if run.is_probe else {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
-        probe = run.probe_epochs is not None
-        what = f"{run.row} memory probe" if probe else f"run {run.row} seed {run.seed}"
+        what = f"{run.row} memory probe" if run.is_probe else f"run {run.row} seed {run.seed}"
         raise RuntimeError(
             f"{what} failed (exit code {done.returncode}); the end of "
             f"its log {log} (--work-dir keeps it):\n{tail}"
@@ -362,8 +365,9 @@ def main() -> None:
         results, memory = [], []
         with ThreadPoolExecutor(args.jobs) as pool:
             try:
-                for result in pool.map(launch, [*probes, *runs]):
-                    if "peak_mib" in result:
+                jobs = [*probes, *runs]
+                for job, result in zip(jobs, pool.map(launch, jobs), strict=True):
+                    if job.is_probe:
                         memory.append(result)
                         line = f"memory probe: peak {result['peak_mib']:.0f} MiB"
                     else:
