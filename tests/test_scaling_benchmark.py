@@ -18,7 +18,7 @@ def test_quick_scaling_run_writes_its_report_and_calibrates(tmp_path: Path) -> N
         [sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=1800,  # about 2 minutes on 2 idle cores; over 10 on a slow, busy machine
+        timeout=1800,  # 1,113 s alone on a slow 2-core machine (2026-12-07); far less on most
         check=False,
     )
     assert done.returncode == 0, done.stderr
